@@ -1,0 +1,749 @@
+"""The one door into the log: read JSONL / CSV / Parquet, validate in columns, store good rows once.
+
+Every format is first turned into a *staged* relation with the same columns (typed values plus a
+per-field format error), then one SQL pass applies the contract's rules. Rejected rows keep their
+raw text and go to the dead-letter file; good rows of the same file are stored.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from .schema import (
+    ALWAYS_REQUIRED,
+    EVENT_TYPES,
+    INPUT_FIELDS,
+    MAX_EVENT_ID,
+    MAX_TEXT,
+    SOURCES,
+    STRING_FIELDS,
+)
+
+JSONL_CHUNK_BYTES = 256 * 1024 * 1024
+FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv", ".parquet": "parquet"}
+
+TS_MIN = "2000-01-01"
+TS_MAX = "2100-01-01"
+
+
+class IngestError(Exception):
+    """A file that cannot be read at all (missing, unknown format, unreadable container)."""
+
+
+@dataclass
+class IngestResult:
+    file: str
+    read: int = 0
+    stored: int = 0
+    duplicate: int = 0
+    rejected: int = 0
+    errors_by_reason: dict[str, int] = field(default_factory=dict)
+
+    def add(self, other: IngestResult) -> None:
+        self.read += other.read
+        self.stored += other.stored
+        self.duplicate += other.duplicate
+        self.rejected += other.rejected
+        for k, v in other.errors_by_reason.items():
+            self.errors_by_reason[k] = self.errors_by_reason.get(k, 0) + v
+
+
+def detect_format(path: str) -> str:
+    if path == "-":
+        return "jsonl"
+    fmt = FORMATS.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise IngestError(f"{path}: 无法识别的文件格式 unknown file format (use .jsonl, .csv or .parquet)")
+    return fmt
+
+
+# ---------------------------------------------------------------------------------------------
+# Stage 1: each format becomes the staged relation.
+# Staged columns: _pos (line or row), _raw (original text, may be NULL for Parquet), _fmt_errors
+# (list of {field, reason}), and one typed column per input field.
+
+
+def _q(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+def _err(cond: str, fld: str, reason_sql: str) -> str:
+    return f"CASE WHEN {cond} THEN {{'field': {_q(fld)}, 'reason': {reason_sql}}} END"
+
+
+def _ts_from_text(col: str) -> str:
+    return f"timezone('UTC', TRY_CAST({col} AS TIMESTAMPTZ))"
+
+
+_HAS_OFFSET = r"(Z|z|[+-]\d{2}:?\d{2})$"
+
+
+def _text_field_exprs(val: Callable[[str], str], kind: Callable[[str], str]) -> tuple[list[str], list[str]]:
+    """Typed columns and format errors from a textual source (JSON or CSV).
+
+    ``val(f)`` is the field's text (NULL when absent), ``kind(f)`` its JSON type name
+    (VARCHAR for CSV text, NULL when absent).
+    """
+    cols, errs = [], []
+    for f in STRING_FIELDS:
+        cols.append(f"CASE WHEN {kind(f)} = 'VARCHAR' THEN {val(f)} END AS {f}")
+        errs.append(
+            _err(
+                f"{kind(f)} NOT IN ('VARCHAR', 'NULL')",
+                f,
+                "'应为字符串 expected a string, got ' || " + kind(f),
+            )
+        )
+    ts_text = f"{kind('ts')} = 'VARCHAR'"
+    ts_int = f"{kind('ts')} IN ('BIGINT', 'UBIGINT')"
+    cols.append(
+        f"CASE WHEN {ts_text} AND regexp_matches({val('ts')}, '{_HAS_OFFSET}') THEN {_ts_from_text(val('ts'))} "
+        f"WHEN {ts_int} THEN TRY(epoch_ms(TRY_CAST({val('ts')} AS BIGINT))) END AS ts"
+    )
+    errs.append(
+        _err(
+            f"{ts_text} AND NOT regexp_matches({val('ts')}, '{_HAS_OFFSET}')",
+            "ts",
+            "'时间缺少时区 timestamp needs a UTC offset, e.g. 2026-11-24T20:00:01.250+08:00'",
+        )
+    )
+    errs.append(
+        _err(
+            f"{ts_text} AND regexp_matches({val('ts')}, '{_HAS_OFFSET}') AND {_ts_from_text(val('ts'))} IS NULL",
+            "ts",
+            "'无法解析的时间 unparseable RFC 3339 timestamp: ' || left(" + val("ts") + ", 60)",
+        )
+    )
+    errs.append(
+        _err(
+            f"{kind('ts')} NOT IN ('VARCHAR', 'BIGINT', 'UBIGINT', 'NULL')",
+            "ts",
+            "'时间应为 RFC 3339 字符串或毫秒整数 expected RFC 3339 string or epoch milliseconds, got ' || "
+            + kind("ts"),
+        )
+    )
+    num = "('BIGINT', 'UBIGINT', 'DOUBLE')"
+    num_text = f"({kind('amount')} IN {num} OR ({kind('amount')} = 'VARCHAR' AND {_is_csv_marker()}))"
+    cols.append(f"CASE WHEN {num_text} THEN TRY_CAST({val('amount')} AS DOUBLE) END AS amount_f")
+    cols.append("NULL::DECIMAL(18, 2) AS amount_d")
+    errs.append(
+        _err(
+            f"{kind('amount')} IS NOT NULL AND {kind('amount')} <> 'NULL' AND NOT {num_text}",
+            "amount",
+            "'应为数字 expected a number, got ' || " + kind("amount"),
+        )
+    )
+    errs.append(
+        _err(
+            f"{num_text} AND TRY_CAST({val('amount')} AS DOUBLE) IS NULL",
+            "amount",
+            "'不是数字 not a number: ' || left(" + val("amount") + ", 40)",
+        )
+    )
+    count_text = (
+        f"({kind('count')} IN ('BIGINT', 'UBIGINT') OR ({kind('count')} = 'VARCHAR' AND {_is_csv_marker()}))"
+    )
+    cols.append(f"CASE WHEN {count_text} THEN TRY_CAST({val('count')} AS BIGINT) END AS count")
+    errs.append(
+        _err(
+            f"{kind('count')} IS NOT NULL AND {kind('count')} <> 'NULL' AND NOT {count_text}",
+            "count",
+            "'应为整数 expected an integer, got ' || " + kind("count"),
+        )
+    )
+    errs.append(
+        _err(
+            f"{count_text} AND TRY_CAST({val('count')} AS BIGINT) IS NULL",
+            "count",
+            "'不是整数 not an integer: ' || left(" + val("count") + ", 40)",
+        )
+    )
+    return cols, errs
+
+
+def _is_csv_marker() -> str:
+    # Replaced per format: JSON numbers given as strings are a type error, CSV text is all we have.
+    return "__CSV__"
+
+
+def _stage_jsonl_sql(src: str) -> str:
+    paths = "[" + ", ".join(_q("$." + f) for f in INPUT_FIELDS) + "]"
+    idx = {f: i + 1 for i, f in enumerate(INPUT_FIELDS)}
+
+    def val(f: str) -> str:
+        return f"_v[{idx[f]}]"
+
+    def kind(f: str) -> str:
+        return f"_k[{idx[f]}]"
+
+    cols, errs = _text_field_exprs(val, kind)
+    cols.append(f"CASE WHEN {kind('attrs')} = 'OBJECT' THEN {val('attrs')} END AS attrs")
+    errs.append(
+        _err(
+            f"{kind('attrs')} NOT IN ('OBJECT', 'NULL')",
+            "attrs",
+            "'应为 JSON 对象 expected a JSON object, got ' || " + kind("attrs"),
+        )
+    )
+    line_errs = [
+        _err("_s IS NULL", "_line", "'不是有效的 UTF-8 line is not valid UTF-8'"),
+        _err(
+            "_s IS NOT NULL AND _j IS NULL",
+            "_line",
+            "'不是 JSON 对象 line is not a JSON object: ' || left(_s, 60)",
+        ),
+    ]
+    body = ",\n    ".join(cols)
+    errlist = ",\n      ".join(line_errs + [e.replace(_is_csv_marker(), "FALSE") for e in errs])
+    body = body.replace(_is_csv_marker(), "FALSE")
+    return f"""
+SELECT _pos, _s AS _raw,
+    list_filter([
+      {errlist}
+    ], lambda x: x IS NOT NULL) AS _fmt_errors,
+    {body}
+FROM (
+  SELECT _pos, _s, _j,
+    json_extract_string(_j, {paths}) AS _v,
+    json_type(_j, {paths}) AS _k
+  FROM (
+    SELECT _pos, _s, CASE WHEN json_valid(_s) AND json_type(_s) = 'OBJECT' THEN _s::JSON END AS _j
+    FROM (SELECT _pos, rtrim(TRY(decode(_line)), chr(13)) AS _s FROM {src})
+  )
+)
+"""
+
+
+def _stage_csv_sql(src: str, columns: list[str]) -> str:
+    present = set(columns)
+
+    def val(f: str) -> str:
+        return f"nullif(_d_{f}, '')" if f in present else "NULL"
+
+    def kind(f: str) -> str:
+        return (
+            f"CASE WHEN nullif(_d_{f}, '') IS NULL THEN NULL ELSE 'VARCHAR' END" if f in present else "NULL"
+        )
+
+    cols, errs = _text_field_exprs(val, kind)
+    attrs_val = val("attrs")
+    cols.append(
+        f"CASE WHEN json_valid({attrs_val}) AND json_type({attrs_val}) = 'OBJECT' THEN {attrs_val} END AS attrs"
+    )
+    errs.append(
+        _err(
+            f"{attrs_val} IS NOT NULL AND NOT (json_valid({attrs_val}) AND json_type({attrs_val}) = 'OBJECT')",
+            "attrs",
+            "'应为 JSON 对象 expected a JSON object string'",
+        )
+    )
+    for f in INPUT_FIELDS:
+        if f in present:
+            errs.append(
+                _err(f"_b_{f} IS NOT NULL AND _d_{f} IS NULL", f, "'不是有效的 UTF-8 not valid UTF-8'")
+            )
+    decoded = ", ".join(
+        f"{_ident(f)} AS _b_{f}, TRY(decode({_ident(f)})) AS _d_{f}" for f in INPUT_FIELDS if f in present
+    )
+    raw_parts = " || ',' || ".join(f"coalesce(_d_{f}, '')" for f in INPUT_FIELDS if f in present) or "''"
+    body = ",\n    ".join(cols).replace(_is_csv_marker(), "TRUE")
+    errlist = ",\n      ".join(e.replace(_is_csv_marker(), "TRUE") for e in errs)
+    return f"""
+SELECT _pos, {raw_parts} AS _raw,
+    list_filter([
+      {errlist}
+    ], lambda x: x IS NOT NULL) AS _fmt_errors,
+    {body}
+FROM (SELECT _pos, {decoded} FROM {src})
+"""
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _stage_parquet_sql(src: str, types: dict[str, str]) -> str:
+    """Typed columns are taken as they are; text columns are parsed like JSON text."""
+    cols, errs = [], []
+    for f in STRING_FIELDS:
+        t = types.get(f)
+        cols.append(f"{_ident(f)}::VARCHAR AS {f}" if t else f"NULL::VARCHAR AS {f}")
+    t = types.get("ts")
+    if t is None:
+        cols.append("NULL::TIMESTAMP AS ts")
+    elif t.startswith("TIMESTAMP WITH TIME ZONE"):
+        cols.append("timezone('UTC', ts) AS ts")
+    elif t.startswith("TIMESTAMP"):
+        cols.append("ts::TIMESTAMP AS ts")
+    elif t in ("BIGINT", "INTEGER", "UBIGINT", "HUGEINT"):
+        cols.append("TRY(epoch_ms(ts::BIGINT)) AS ts")
+    elif t == "VARCHAR":
+        cols.append(f"CASE WHEN regexp_matches(ts, '{_HAS_OFFSET}') THEN {_ts_from_text('ts')} END AS ts")
+        errs.append(
+            _err(
+                f"ts IS NOT NULL AND NOT regexp_matches(ts, '{_HAS_OFFSET}')",
+                "ts",
+                "'时间缺少时区 timestamp needs a UTC offset'",
+            )
+        )
+        errs.append(
+            _err(
+                f"regexp_matches(ts, '{_HAS_OFFSET}') AND {_ts_from_text('ts')} IS NULL",
+                "ts",
+                "'无法解析的时间 unparseable RFC 3339 timestamp: ' || left(ts, 60)",
+            )
+        )
+    else:
+        raise IngestError(f"ts 列类型不支持 unsupported Parquet type for ts: {t}")
+    t = types.get("amount")
+    if t is None:
+        cols.append("NULL::DOUBLE AS amount_f, NULL::DECIMAL(18,2) AS amount_d")
+    elif t.startswith("DECIMAL") and _decimal_scale(t) <= 2:
+        cols.append("NULL::DOUBLE AS amount_f, amount::DECIMAL(18,2) AS amount_d")
+    else:
+        cols.append("TRY_CAST(amount AS DOUBLE) AS amount_f, NULL::DECIMAL(18,2) AS amount_d")
+        errs.append(
+            _err(
+                "amount IS NOT NULL AND TRY_CAST(amount AS DOUBLE) IS NULL",
+                "amount",
+                "'不是数字 not a number'",
+            )
+        )
+    t = types.get("count")
+    if t is None:
+        cols.append("NULL::BIGINT AS count")
+    elif t in ("DOUBLE", "FLOAT") or t.startswith("DECIMAL") or t == "VARCHAR":
+        cols.append(
+            "CASE WHEN TRY_CAST(count AS DOUBLE) = round(TRY_CAST(count AS DOUBLE)) THEN TRY_CAST(count AS BIGINT) END AS count"
+        )
+        errs.append(
+            _err(
+                "count IS NOT NULL AND (TRY_CAST(count AS DOUBLE) IS NULL OR TRY_CAST(count AS DOUBLE) <> round(TRY_CAST(count AS DOUBLE)))",
+                "count",
+                "'不是整数 not an integer'",
+            )
+        )
+    else:
+        cols.append("count::BIGINT AS count")
+    t = types.get("attrs")
+    if t is None:
+        cols.append("NULL::VARCHAR AS attrs")
+    elif t == "VARCHAR":
+        cols.append("CASE WHEN json_valid(attrs) AND json_type(attrs) = 'OBJECT' THEN attrs END AS attrs")
+        errs.append(
+            _err(
+                "attrs IS NOT NULL AND NOT (json_valid(attrs) AND json_type(attrs) = 'OBJECT')",
+                "attrs",
+                "'应为 JSON 对象 expected a JSON object string'",
+            )
+        )
+    else:
+        cols.append("to_json(attrs)::VARCHAR AS attrs")
+    errlist = ",\n      ".join(errs) if errs else "NULL"
+    body = ",\n    ".join(cols)
+    return f"""
+SELECT _pos, NULL::VARCHAR AS _raw,
+    list_filter([{errlist}], lambda x: x IS NOT NULL) AS _fmt_errors,
+    {body}
+FROM {src}
+"""
+
+
+def _decimal_scale(t: str) -> int:
+    try:
+        return int(t.split(",")[1].rstrip(") "))
+    except (IndexError, ValueError):
+        return 99
+
+
+# ---------------------------------------------------------------------------------------------
+# Stage 2: the contract's rules over the staged relation.
+
+
+def _rules() -> list[str]:
+    r = []
+    for f in ALWAYS_REQUIRED:
+        r.append(
+            _err(
+                f"{f} IS NULL AND NOT list_has_any(_fmt_fields, [{_q(f)}, '_line'])",
+                f,
+                "'缺少必填字段 missing required field'",
+            )
+        )
+    by_field: dict[str, list[str]] = {}
+    for t in EVENT_TYPES.values():
+        for f in t.required:
+            by_field.setdefault(f, []).append(t.name)
+    for f, types in by_field.items():
+        in_list = ", ".join(_q(t) for t in types)
+        value = "amount" if f == "amount" else f
+        r.append(
+            _err(
+                f"type IN ({in_list}) AND {value} IS NULL AND NOT amount_subfen IS TRUE"
+                f" AND NOT list_has_any(_fmt_fields, [{_q(f)}, '_line'])",
+                f,
+                "'缺少必填字段 missing: required for type ' || type",
+            )
+        )
+    type_list = ", ".join(_q(t) for t in EVENT_TYPES)
+    r.append(
+        _err(
+            f"type IS NOT NULL AND type NOT IN ({type_list})",
+            "type",
+            "'未知事件类型 unknown type: ' || left(type, 40)",
+        )
+    )
+    src_list = ", ".join(_q(s) for s in SOURCES)
+    r.append(
+        _err(
+            f"source IS NOT NULL AND source NOT IN ({src_list})",
+            "source",
+            f"'未知流量来源 unknown source: ' || left(source, 40) || ' (one of {', '.join(SOURCES)})'",
+        )
+    )
+    r.append(
+        _err(
+            f"length(event_id) > {MAX_EVENT_ID} OR event_id = ''",
+            "event_id",
+            f"'event_id 长度应为 1–{MAX_EVENT_ID} length must be 1–{MAX_EVENT_ID}'",
+        )
+    )
+    r.append(
+        _err(
+            f"length(text) > {MAX_TEXT}",
+            "text",
+            f"'文本过长 text longer than {MAX_TEXT} characters: ' || length(text)::VARCHAR",
+        )
+    )
+    r.append(_err("amount < 0", "amount", "'金额不能为负 amount must be ≥ 0: ' || amount::VARCHAR"))
+    r.append(_err("amount_subfen", "amount", "'金额精度超过分 amount has more than 2 decimals'"))
+    r.append(_err("amount >= 1e16", "amount", "'金额过大 amount too large'"))
+    r.append(_err("count < 1", "count", "'数量应 ≥ 1 count must be ≥ 1: ' || count::VARCHAR"))
+    r.append(
+        _err(
+            f"ts IS NOT NULL AND (ts < TIMESTAMP '{TS_MIN}' OR ts >= TIMESTAMP '{TS_MAX}')",
+            "ts",
+            f"'时间超出范围 timestamp outside {TS_MIN}..{TS_MAX} (epoch seconds instead of milliseconds?): ' || ts::VARCHAR",
+        )
+    )
+    r.append(
+        _err(
+            "clicks_raw IS NOT NULL AND clicks IS NULL",
+            "attrs.clicks",
+            "'应为非负整数 must be a non-negative integer'",
+        )
+    )
+    return r
+
+
+def _validated_sql(staged: str) -> str:
+    rules = ",\n      ".join(_rules())
+    return f"""
+SELECT *, list_concat(_fmt_errors, list_filter([
+      {rules}
+    ], lambda x: x IS NOT NULL)) AS _errors
+FROM (
+  SELECT *,
+    CASE WHEN amount_d IS NOT NULL THEN amount_d
+         WHEN abs(amount_f * 100 - round(amount_f * 100)) <= 1e-6 * greatest(1, abs(amount_f * 100))
+              AND abs(amount_f) < 1e16 THEN round(amount_f, 2)::DECIMAL(18, 2) END AS amount,
+    amount_f IS NOT NULL AND abs(amount_f) < 1e16
+      AND abs(amount_f * 100 - round(amount_f * 100)) > 1e-6 * greatest(1, abs(amount_f * 100)) AS amount_subfen,
+    json_extract(attrs, '$.clicks') AS clicks_raw,
+    CASE WHEN json_type(attrs, '$.clicks') IN ('BIGINT', 'UBIGINT')
+         THEN TRY_CAST(json_extract_string(attrs, '$.clicks') AS BIGINT) END AS clicks0,
+    CASE WHEN clicks0 >= 0 THEN clicks0 END AS clicks,
+    json_extract_string(attrs, '$.streamer_id') AS streamer_id,
+    list_transform(_fmt_errors, lambda e: e.field) AS _fmt_fields
+  FROM ({staged})
+)
+"""
+
+
+STORED_COLUMNS = (
+    "event_id, ts, room_id, session_id, user_id, type, source, product_id, order_id, campaign_id, "
+    "amount, count, text, variant, attrs, clicks, streamer_id"
+)
+
+
+def _store(
+    con: duckdb.DuckDBPyConnection, staged_sql: str, file_label: str, deadletter: Path | None
+) -> IngestResult:
+    """Validate the staged relation, store good rows once, write rejected rows to the dead-letter file."""
+    res = IngestResult(file=file_label)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _checked AS {_validated_sql(staged_sql)}")
+    res.read = con.execute("SELECT count(*) FROM _checked").fetchall()[0][0]
+    rejected = con.sql(
+        "SELECT _pos, _raw, _errors FROM _checked WHERE len(_errors) > 0 ORDER BY _pos"
+    ).to_arrow_table()
+    res.rejected = rejected.num_rows
+    if res.rejected:
+        _write_deadletter(con, rejected, file_label, deadletter, res)
+    # Keep the first row per event_id inside the batch, then skip ids already stored.
+    before = con.execute("SELECT count(*) FROM events").fetchall()[0][0]
+    con.execute(
+        f"""
+        INSERT INTO events
+        SELECT {STORED_COLUMNS} FROM (
+          SELECT * FROM _checked WHERE len(_errors) = 0
+          QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY _pos) = 1
+        ) c
+        WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = c.event_id)
+        """
+    )
+    after = con.execute("SELECT count(*) FROM events").fetchall()[0][0]
+    res.stored = after - before
+    res.duplicate = res.read - res.rejected - res.stored
+    con.execute("DROP TABLE _checked")
+    return res
+
+
+def _write_deadletter(
+    con: duckdb.DuckDBPyConnection,
+    rejected: pa.Table,
+    file_label: str,
+    deadletter: Path | None,
+    res: IngestResult,
+) -> None:
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    pos_kind = "line" if file_label.endswith((".jsonl", ".ndjson", ".json")) or file_label == "-" else "row"
+    lines = []
+    for pos, raw, errs in zip(
+        rejected.column("_pos").to_pylist(),
+        rejected.column("_raw").to_pylist(),
+        rejected.column("_errors").to_pylist(),
+        strict=True,
+    ):
+        first = errs[0]
+        key = f"{first['field']}: {first['reason'].split(': ')[0]}"
+        res.errors_by_reason[key] = res.errors_by_reason.get(key, 0) + 1
+        lines.append(
+            orjson.dumps(
+                {
+                    "file": file_label,
+                    pos_kind: pos,
+                    "field": first["field"],
+                    "reason": first["reason"],
+                    "errors": errs,
+                    "raw": raw,
+                    "at": now,
+                }
+            )
+        )
+    if deadletter is not None:
+        with open(deadletter, "ab") as fh:
+            fh.write(b"\n".join(lines) + b"\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+# ---------------------------------------------------------------------------------------------
+# Readers
+
+
+def _split_lines(data: bytes, first_line: int) -> pa.Table:
+    """Lines of a byte buffer as an Arrow binary column, without a Python loop per line."""
+    arr = np.frombuffer(data, np.uint8)
+    nl = np.flatnonzero(arr == 10)
+    ends = np.append(nl, len(data)) if (len(data) and data[-1:] != b"\n") else nl
+    starts = np.concatenate([[0], nl + 1])[: len(ends)]
+    keep = ends > starts  # skip empty lines
+    starts, ends = starts[keep], ends[keep]
+    pos = np.flatnonzero(keep).astype(np.int64) + first_line
+    lens = ends - starts
+    offsets = np.zeros(len(starts) + 1, dtype=np.int64)
+    np.cumsum(lens, out=offsets[1:])
+    # Dropping every newline byte leaves the non-empty lines back to back, matching the offsets.
+    body = np.delete(arr, nl) if len(nl) else arr
+    lines = pa.LargeBinaryArray.from_buffers(
+        pa.large_binary(), len(starts), [None, pa.py_buffer(offsets), pa.py_buffer(body.tobytes())]
+    )
+    return pa.table({"_pos": pos, "_line": lines})
+
+
+def _jsonl_chunks(path: str) -> Iterator[tuple[bytes, int]]:
+    """Yield (bytes, first line number) in chunks that end on a newline."""
+    fh = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115
+    try:
+        line_no = 1
+        rest = b""
+        while True:
+            block = fh.read(JSONL_CHUNK_BYTES)
+            if not block:
+                break
+            block = rest + block
+            cut = block.rfind(b"\n")
+            if cut < 0:
+                rest = block
+                continue
+            chunk, rest = block[: cut + 1], block[cut + 1 :]
+            yield chunk, line_no
+            line_no += chunk.count(b"\n")
+        if rest:
+            yield rest, line_no
+    finally:
+        if fh is not sys.stdin.buffer:
+            fh.close()
+
+
+def ingest_file(
+    con: duckdb.DuckDBPyConnection,
+    path: str,
+    deadletter: Path | None,
+    on_progress: Callable[[int], None] | None = None,
+) -> IngestResult:
+    fmt = detect_format(path)
+    if path != "-" and not os.path.isfile(path):
+        raise IngestError(f"{path}: 文件不存在 no such file")
+    if fmt == "jsonl":
+        total = IngestResult(file=path)
+        for chunk, first in _jsonl_chunks(path):
+            lines = _split_lines(chunk, first)
+            con.register("_lines", lines)
+            try:
+                con.execute("BEGIN")
+                total.add(_store(con, _stage_jsonl_sql("_lines"), path, deadletter))
+                con.execute("COMMIT")
+            except Exception:
+                con.execute("ROLLBACK")
+                raise
+            finally:
+                con.unregister("_lines")
+            if on_progress:
+                on_progress(len(chunk))
+        return total
+    if fmt == "csv":
+        table, skipped = _read_csv(path)
+        con.register("_csv", table)
+        try:
+            con.execute("BEGIN")
+            res = _store(con, _stage_csv_sql("_csv", table.column_names), path, deadletter)
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        finally:
+            con.unregister("_csv")
+        if skipped:
+            _write_csv_skipped(path, skipped, deadletter, res)
+        if on_progress:
+            on_progress(os.path.getsize(path))
+        return res
+    # parquet
+    try:
+        desc = con.execute(f"DESCRIBE SELECT * FROM read_parquet({_q(path)})").fetchall()
+    except duckdb.Error as e:
+        raise IngestError(f"{path}: 无法读取 Parquet unreadable Parquet file: {e}") from e
+    types = {name: t for name, t, *_ in desc}
+    src = f"(SELECT file_row_number + 1 AS _pos, * FROM read_parquet({_q(path)}, file_row_number = true))"
+    res = ingest_relation(con, _stage_parquet_sql(src, types), path, deadletter)
+    if on_progress:
+        on_progress(os.path.getsize(path))
+    return res
+
+
+def ingest_relation(
+    con: duckdb.DuckDBPyConnection, staged_sql: str, label: str, deadletter: Path | None
+) -> IngestResult:
+    try:
+        con.execute("BEGIN")
+        res = _store(con, staged_sql, label, deadletter)
+        con.execute("COMMIT")
+        return res
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+
+
+def ingest_arrow(
+    con: duckdb.DuckDBPyConnection, table: pa.Table, label: str, deadletter: Path | None
+) -> IngestResult:
+    """Ingest an in-memory Arrow table with the contract's columns (the simulator's output)."""
+    table = table.append_column("_pos", pa.array(np.arange(1, table.num_rows + 1, dtype=np.int64)))
+    con.register("_arrow_in", table)
+    try:
+        types = {name: t for name, t, *_ in con.execute("DESCRIBE SELECT * FROM _arrow_in").fetchall()}
+        return ingest_relation(con, _stage_parquet_sql("_arrow_in", types), label, deadletter)
+    finally:
+        con.unregister("_arrow_in")
+
+
+def _read_csv(path: str) -> tuple[pa.Table, list[tuple[int | None, str]]]:
+    skipped: list[tuple[int | None, str]] = []
+
+    def on_bad(row: pacsv.InvalidRow) -> str:
+        skipped.append((row.number, row.text))
+        return "skip"
+
+    try:
+        with open(path, "rb") as fh:
+            header = fh.readline()
+        names = (
+            pacsv.read_csv(
+                io.BytesIO(header), read_options=pacsv.ReadOptions(autogenerate_column_names=False)
+            ).column_names
+            if header.strip()
+            else []
+        )
+    except (pa.ArrowInvalid, UnicodeDecodeError) as e:
+        raise IngestError(f"{path}: 无法读取表头 unreadable CSV header: {e}") from e
+    if not names:
+        return pa.table({"_pos": pa.array([], pa.int64())}), skipped
+    unknown = [n for n in names if n not in INPUT_FIELDS]
+    if unknown:
+        raise IngestError(
+            f"{path}: 未知列 unknown CSV columns {unknown} (expected {', '.join(INPUT_FIELDS)})"
+        )
+    table = pacsv.read_csv(
+        path,
+        read_options=pacsv.ReadOptions(use_threads=False),
+        parse_options=pacsv.ParseOptions(invalid_row_handler=on_bad, newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(
+            column_types={n: pa.binary() for n in names},
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    )
+    table = table.append_column("_pos", pa.array(np.arange(1, table.num_rows + 1, dtype=np.int64)))
+    return table, skipped
+
+
+def _write_csv_skipped(
+    path: str, skipped: list[tuple[int | None, str]], deadletter: Path | None, res: IngestResult
+) -> None:
+    res.read += len(skipped)
+    res.rejected += len(skipped)
+    key = "_row: 列数不符 wrong number of columns"
+    res.errors_by_reason[key] = res.errors_by_reason.get(key, 0) + len(skipped)
+    if deadletter is None:
+        return
+    with open(deadletter, "ab") as fh:
+        for line, text in skipped:
+            reason = "列数不符 wrong number of columns"
+            fh.write(
+                orjson.dumps(
+                    {
+                        "file": path,
+                        "line": line,
+                        "field": "_row",
+                        "reason": reason,
+                        "errors": [{"field": "_row", "reason": reason}],
+                        "raw": text,
+                    }
+                )
+                + b"\n"
+            )
+        fh.flush()
+        os.fsync(fh.fileno())

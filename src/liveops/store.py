@@ -1,0 +1,127 @@
+"""The event log: append-only, idempotent by event_id, a DuckDB file by default, a Parquet lake for Spark."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import ibis
+import pyarrow as pa
+
+from . import ingest as _ingest
+from .schema import STORED_DUCKDB_DDL
+
+DEFAULT_DB = "liveops.duckdb"
+
+PRODUCTS_DDL = """
+CREATE TABLE IF NOT EXISTS products (
+    product_id VARCHAR PRIMARY KEY,
+    name VARCHAR,
+    price DECIMAL(18, 2),
+    category VARCHAR
+)
+"""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Defaults from an optional liveops.toml in the working directory."""
+
+    db: str = DEFAULT_DB
+    timezone: str = "Asia/Shanghai"
+
+    @classmethod
+    def load(cls, path: str | Path = "liveops.toml") -> Settings:
+        p = Path(path)
+        if not p.is_file():
+            return cls()
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+        return cls(db=data.get("db", DEFAULT_DB), timezone=data.get("timezone", "Asia/Shanghai"))
+
+
+def resolve_db(db: str | None) -> str:
+    return db or os.environ.get("LIVEOPS_DB") or Settings.load().db
+
+
+class EventLog:
+    """One room-event log in a DuckDB file (or ``:memory:``), queried through Ibis."""
+
+    def __init__(self, path: str | Path = DEFAULT_DB, read_only: bool = False):
+        self.path = str(path)
+        self.con = duckdb.connect(self.path, read_only=read_only)
+        self.con.execute("SET TimeZone = 'UTC'")
+        if not read_only:
+            self.con.execute(STORED_DUCKDB_DDL)
+            self.con.execute(PRODUCTS_DDL)
+        self._ibis = ibis.duckdb.from_connection(self.con)
+
+    # -- writing ----------------------------------------------------------------------------
+    @property
+    def deadletter_path(self) -> Path | None:
+        if self.path == ":memory:":
+            return None
+        return Path(self.path + ".deadletter.jsonl")
+
+    def ingest(self, path: str, on_progress: Callable[[int], None] | None = None) -> _ingest.IngestResult:
+        return _ingest.ingest_file(self.con, path, self.deadletter_path, on_progress)
+
+    def ingest_arrow(self, table: pa.Table, label: str = "<arrow>") -> _ingest.IngestResult:
+        return _ingest.ingest_arrow(self.con, table, label, self.deadletter_path)
+
+    def import_products(self, path: str) -> int:
+        """Upsert the product dimension from a CSV with product_id, name, price, category."""
+        try:
+            rel = self.con.sql(
+                f"SELECT * FROM read_csv({_ingest._q(path)}, header = true, all_varchar = true)"
+            ).to_arrow_table()
+        except duckdb.Error as e:
+            raise _ingest.IngestError(f"{path}: 无法读取 unreadable CSV: {e}") from e
+        missing = {"product_id", "name", "price"} - set(rel.column_names)
+        if missing:
+            raise _ingest.IngestError(f"{path}: 缺少列 missing columns {sorted(missing)}")
+        self.con.register("_products_in", rel)
+        try:
+            cat = "category" if "category" in rel.column_names else "NULL"
+            bad = self.con.execute(
+                "SELECT count(*) FROM _products_in WHERE product_id IS NULL OR TRY_CAST(price AS DECIMAL(18,2)) IS NULL"
+            ).fetchall()[0][0]
+            if bad:
+                raise _ingest.IngestError(
+                    f"{path}: {bad} 行缺少 product_id 或价格无效 rows lack product_id or a valid price"
+                )
+            self.con.execute(
+                f"""INSERT OR REPLACE INTO products
+                SELECT product_id, name, CAST(price AS DECIMAL(18,2)), {cat} FROM _products_in"""
+            )
+            return rel.num_rows
+        finally:
+            self.con.unregister("_products_in")
+
+    # -- reading ----------------------------------------------------------------------------
+    @property
+    def events(self) -> ibis.Table:
+        return self._ibis.table("events")
+
+    @property
+    def products(self) -> ibis.Table:
+        return self._ibis.table("products")
+
+    @property
+    def backend(self) -> ibis.BaseBackend:
+        return self._ibis
+
+    def count(self) -> int:
+        return self.con.execute("SELECT count(*) FROM events").fetchall()[0][0]
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> EventLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
