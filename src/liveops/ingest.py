@@ -106,8 +106,10 @@ def _text_field_exprs(val: Callable[[str], str], kind: Callable[[str], str]) -> 
                 "'应为字符串 expected a string, got ' || " + kind(f),
             )
         )
-    ts_text = f"{kind('ts')} = 'VARCHAR'"
-    ts_int = f"{kind('ts')} IN ('BIGINT', 'UBIGINT')"
+    # In CSV every value is text: an all-digit ts is epoch milliseconds there.
+    ts_digits = f"({_is_csv_marker()} AND regexp_full_match({val('ts')}, '-?[0-9]+'))"
+    ts_text = f"({kind('ts')} = 'VARCHAR' AND NOT {ts_digits})"
+    ts_int = f"({kind('ts')} IN ('BIGINT', 'UBIGINT') OR ({kind('ts')} = 'VARCHAR' AND {ts_digits}))"
     cols.append(
         f"CASE WHEN {ts_text} AND regexp_matches({val('ts')}, '{_HAS_OFFSET}') THEN {_ts_from_text(val('ts'))} "
         f"WHEN {ts_int} THEN TRY(epoch_ms(TRY_CAST({val('ts')} AS BIGINT))) END AS ts"
@@ -257,7 +259,8 @@ def _stage_csv_sql(src: str, columns: list[str]) -> str:
     decoded = ", ".join(
         f"{_ident(f)} AS _b_{f}, TRY(decode({_ident(f)})) AS _d_{f}" for f in INPUT_FIELDS if f in present
     )
-    raw_parts = " || ',' || ".join(f"coalesce(_d_{f}, '')" for f in INPUT_FIELDS if f in present) or "''"
+    # The raw row in the file's column order; undecodable bytes kept as \xNN escapes.
+    raw_parts = " || ',' || ".join(f"coalesce(_d_{f}, _b_{f}::VARCHAR, '')" for f in columns if f in INPUT_FIELDS) or "''"
     body = ",\n    ".join(cols).replace(_is_csv_marker(), "TRUE")
     errlist = ",\n      ".join(e.replace(_is_csv_marker(), "TRUE") for e in errs)
     return f"""

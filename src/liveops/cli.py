@@ -1,0 +1,420 @@
+"""`liveops` command line: parse, call the core, format. Exit codes: 0 ok, 1 some rows rejected, 2 usage/unreadable."""
+
+from __future__ import annotations
+
+import sys
+import time
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+from . import output as O
+from .ingest import IngestError, IngestResult
+from .store import EventLog, resolve_db
+
+app = typer.Typer(
+    help="LiveOps 直播间运营系统 — live-selling room operations: ingest, metrics, review (复盘).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+products_app = typer.Typer(help="商品维表 Product dimension.", no_args_is_help=True)
+app.add_typer(products_app, name="products")
+
+err = Console(stderr=True)
+out = Console()
+
+DbOpt = Annotated[
+    str | None,
+    typer.Option("--db", help="DuckDB 存储文件 store file (default $LIVEOPS_DB or ./liveops.duckdb)"),
+]
+SessionOpt = Annotated[
+    str | None, typer.Option("--session", "-s", help="场次 ID session id (default: the latest)")
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="不显示进度 no progress output")]
+
+
+class Fmt(StrEnum):
+    json = "json"
+    table = "table"
+    csv = "csv"
+
+
+class By(StrEnum):
+    minute = "minute"
+    source = "source"
+    product = "product"
+
+
+def _fail(msg: str, code: int = 2) -> typer.Exit:
+    err.print(f"[red]错误 error:[/red] {msg}")
+    return typer.Exit(code)
+
+
+def _workspace(db: str | None, backend: str = "duckdb", lake: str | None = None):
+    from .api import Workspace
+
+    if backend == "spark" or lake:
+        if not lake:
+            raise _fail("--backend spark 需要 --lake DIR (export one with `liveops export-lake`)")
+        from .lake import open_lake
+
+        lk = open_lake(lake, backend=backend)
+        return Workspace(lk.events, getattr(lk, "products", None))
+    path = resolve_db(db)
+    if not Path(path).exists():
+        raise _fail(f"没有这个存储 no such store: {path} (run `liveops ingest FILE --db {path}` first)")
+    try:
+        log = EventLog(path, read_only=True)
+    except Exception as e:  # a locked or corrupt file
+        raise _fail(f"无法打开存储 cannot open store {path}: {e}") from e
+    return Workspace(log.events, log.products, log=log)
+
+
+def _session(ws, session: str | None) -> str:
+    try:
+        return ws.resolve_session(session)
+    except LookupError as e:
+        raise _fail(str(e)) from e
+
+
+# ---------------------------------------------------------------------------------------------
+@app.command()
+def ingest(
+    files: Annotated[list[str], typer.Argument(help="JSONL / CSV / Parquet 文件; '-' 从标准输入读 JSONL")],
+    db: DbOpt = None,
+    quiet: QuietOpt = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="以 JSON 输出汇总 print the summary as JSON")
+    ] = False,
+) -> None:
+    """导入事件 Ingest event files into the store: validate, keep good rows, dead-letter bad ones, skip duplicates."""
+    path = resolve_db(db)
+    log = EventLog(path)
+    total = IngestResult(file="*")
+    results = []
+    t0 = time.perf_counter()
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        disable=quiet,
+        transient=True,
+    )
+    code = 0
+    with progress:
+        for f in files:
+            size = Path(f).stat().st_size if f != "-" and Path(f).is_file() else None
+            task = progress.add_task(f"导入 {Path(f).name}", total=size)
+            try:
+                r = log.ingest(f, on_progress=lambda n, task=task: progress.advance(task, n))
+            except IngestError as e:
+                err.print(f"[red]错误 error:[/red] {e}")
+                code = 2
+                continue
+            results.append(r)
+            total.add(r)
+    log.close()
+    secs = time.perf_counter() - t0
+    if json_out:
+        O.print_json(
+            {
+                "files": results,
+                "total": total,
+                "seconds": round(secs, 3),
+                "deadletter": str(log.deadletter_path),
+            }
+        )
+    elif not quiet or total.rejected:
+        for r in results:
+            err.print(
+                f"{r.file}: 读取 read {r.read:,} · 存储 stored {r.stored:,} · 重复 duplicate {r.duplicate:,} · "
+                f"拒绝 rejected {r.rejected:,}"
+            )
+            for reason, n in sorted(r.errors_by_reason.items(), key=lambda x: -x[1])[:10]:
+                err.print(f"    {n:,} × {reason}")
+        if total.rejected:
+            err.print(f"被拒绝的行见 rejected rows are in {log.deadletter_path}")
+        err.print(f"合计 total: {total.read:,} read, {total.stored:,} stored in {secs:.2f}s → {path}")
+    if code == 0 and total.rejected:
+        code = 1
+    raise typer.Exit(code)
+
+
+@products_app.command("import")
+def products_import(file: str, db: DbOpt = None) -> None:
+    """导入商品维表 Import products (product_id, name, price, category) from CSV."""
+    log = EventLog(resolve_db(db))
+    try:
+        n = log.import_products(file)
+    except IngestError as e:
+        raise _fail(str(e)) from e
+    finally:
+        log.close()
+    err.print(f"已导入 imported {n:,} products")
+
+
+@app.command()
+def sessions(db: DbOpt = None, fmt: Annotated[Fmt, typer.Option("--format", "-f")] = Fmt.table) -> None:
+    """场次列表 List sessions (shows) in the store."""
+    ws = _workspace(db)
+    df = ws.sessions()
+    _emit(df, fmt, "场次 Sessions")
+
+
+@app.command()
+def metrics(
+    db: DbOpt = None,
+    session: SessionOpt = None,
+    fmt: Annotated[Fmt, typer.Option("--format", "-f", help="json | table | csv")] = Fmt.table,
+    by: Annotated[By | None, typer.Option("--by", help="minute | source | product 分组")] = None,
+    list_: Annotated[bool, typer.Option("--list", help="列出指标目录 print the metric catalog")] = False,
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="with --list: Markdown (docs/metrics.md)")
+    ] = False,
+    backend: Annotated[str, typer.Option("--backend", help="duckdb | spark")] = "duckdb",
+    lake: Annotated[str | None, typer.Option("--lake", help="Parquet lake dir (from export-lake)")] = None,
+) -> None:
+    """指标 Metrics of a session from the catalog; --by for per-minute / per-source / per-product breakdowns."""
+    if list_:
+        _print_catalog(fmt, markdown)
+        return
+    if backend not in ("duckdb", "spark"):
+        raise _fail("--backend 只能是 must be duckdb or spark")
+    ws = _workspace(db, backend, lake)
+    sid = _session(ws, session)
+    if by is None:
+        values = ws.metrics(sid)
+        if fmt == Fmt.json:
+            O.print_json(values)
+        elif fmt == Fmt.csv:
+            sys.stdout.write(
+                "metric,value\n" + "".join(f"{k},{'' if v is None else v}\n" for k, v in values.items())
+            )
+        else:
+            out.print(O.metrics_table(values, f"场次 {sid} 指标 Metrics"))
+        return
+    df = {By.minute: ws.timeline, By.source: ws.sources, By.product: ws.products}[by](sid)
+    _emit(df, fmt, f"场次 {sid} · {by.value}")
+
+
+def _print_catalog(fmt: Fmt, markdown: bool) -> None:
+    from .metrics import CATALOG, DIMENSIONS
+
+    rows = [
+        {
+            "key": m.key,
+            "zh": m.zh,
+            "en": m.en,
+            "dimension": m.dimension,
+            "unit": m.unit,
+            "variant": m.variant,
+            "definition": m.definition,
+        }
+        for m in CATALOG.values()
+    ]
+    if markdown:
+        lines = [
+            "# 指标目录 Metric catalog",
+            "",
+            "Generated by `liveops metrics --list --markdown`; the single definition every screen, report and API reads.",
+            "A ratio whose denominator is 0 is null. Money is in yuan (元), exact to the fen.",
+            "",
+        ]
+        for dim, (zh, en) in DIMENSIONS.items():
+            lines += [
+                f"## {zh} {en}",
+                "",
+                "| key | 中文 | English | unit | definition |",
+                "|---|---|---|---|---|",
+            ]
+            lines += [
+                f"| `{r['key']}` | {r['zh']} | {r['en']} | {r['unit']} | {r['definition'].replace('|', '/')} |"
+                for r in rows
+                if r["dimension"] == dim
+            ]
+            lines.append("")
+        sys.stdout.write("\n".join(lines))
+        return
+    import pandas as pd
+
+    _emit(pd.DataFrame(rows), fmt, f"指标目录 Metric catalog ({len(rows)})")
+
+
+def _emit(df, fmt: Fmt, title: str) -> None:
+    if fmt == Fmt.json:
+        O.print_json(df)
+    elif fmt == Fmt.csv:
+        sys.stdout.write(df.to_csv(index=False))
+    else:
+        out.print(O.frame_table(df, title))
+
+
+@app.command()
+def funnel(
+    db: DbOpt = None,
+    session: SessionOpt = None,
+    fmt: Annotated[Fmt, typer.Option("--format", "-f")] = Fmt.table,
+) -> None:
+    """五维四率漏斗 Funnel: impressions → entries → product exposure → clicks → buyers, vs the room's baseline."""
+    ws = _workspace(db)
+    f = ws.funnel_result(_session(ws, session))
+    if fmt == Fmt.json:
+        O.print_json(f)
+        return
+    _emit(f.steps, fmt, f"五维 Funnel steps · {f.session_id}")
+    _emit(f.rates, fmt, "四率 Step rates")
+    if fmt == Fmt.table:
+        cols = ["source_zh", "impressions_pv", "entries_uv", "product_exposure_uv", "product_click_uv", "purchase_uv",
+                "exposure_entry_pv_rate", "entry_exposure_uv_rate", "exposure_click_uv_rate", "click_pay_uv_rate"]
+        _emit(f.by_source[cols] if len(f.by_source) else f.by_source, fmt, "分来源 By traffic source")
+        if f.weakest:
+            w = f.weakest
+            out.print(
+                f"最弱环节 Weakest step: [bold]{w.zh} {w.en}[/bold] {w.value:.2%} vs 基线 baseline {w.baseline:.2%} "
+                f"({w.change:+.1%}, {len(f.baseline_sessions)} previous sessions)"
+            )
+
+
+@app.command()
+def sources(
+    db: DbOpt = None,
+    session: SessionOpt = None,
+    fmt: Annotated[Fmt, typer.Option("--format", "-f")] = Fmt.table,
+) -> None:
+    """流量来源 Traffic sources: views, UV, GMV, UV value, conversion, watch time per source."""
+    ws = _workspace(db)
+    sid = _session(ws, session)
+    _emit(ws.sources(sid), fmt, f"流量来源 Traffic sources · {sid}")
+
+
+@app.command()
+def products(
+    db: DbOpt = None,
+    session: SessionOpt = None,
+    fmt: Annotated[Fmt, typer.Option("--format", "-f")] = Fmt.table,
+) -> None:
+    """商品 Products: exposure, clicks, CTR, orders, GMV, explain time and explain lift."""
+    ws = _workspace(db)
+    sid = _session(ws, session)
+    _emit(ws.products(sid), fmt, f"商品 Products · {sid}")
+
+
+@app.command()
+def segments(
+    db: DbOpt = None,
+    session: SessionOpt = None,
+    fmt: Annotated[Fmt, typer.Option("--format", "-f")] = Fmt.table,
+) -> None:
+    """讲解片段 Content segments: viewers, retention, interaction, clicks, GMV per minute, score; retention curve."""
+    ws = _workspace(db)
+    sid = _session(ws, session)
+    s = ws.segments(sid)
+    if fmt == Fmt.json:
+        O.print_json(s)
+        return
+    _emit(s.segments, fmt, f"讲解片段 Segments · {sid}")
+    if fmt == Fmt.table:
+        _emit(s.retention, fmt, "留存曲线 Retention since entering (minutes)")
+        if s.lost_5min_rate is not None:
+            out.print(f"5分钟内流失 Lost within 5 minutes: {s.lost_5min_rate:.1%}")
+
+
+@app.command()
+def simulate(
+    out_file: Annotated[str, typer.Option("--out", "-o", help="输出文件 .jsonl / .csv / .parquet")],
+    viewers: Annotated[int, typer.Option(help="每场观众数 distinct viewers per session")] = 30_000,
+    minutes: Annotated[int, typer.Option(help="每场时长(分钟) show length")] = 120,
+    seed: Annotated[int, typer.Option(help="随机种子")] = 0,
+    rooms: Annotated[int, typer.Option(help="直播间数")] = 1,
+    sessions_: Annotated[int, typer.Option("--sessions", help="每个直播间场次数 sessions per room")] = 1,
+    cheating: Annotated[
+        bool, typer.Option("--cheating/--no-cheating", help="注入作弊账号 inject bots")
+    ] = True,
+    quiet: QuietOpt = False,
+) -> None:
+    """模拟直播 Simulate shows with ground truth (events + FILE.truth.json + FILE.products.csv)."""
+    from .simulate import SimConfig, write_simulation
+    from .simulate import simulate as run
+
+    t0 = time.perf_counter()
+    with err.status("模拟中 simulating…", spinner="dots") if not quiet else _nullcontext():
+        res = run(
+            SimConfig(
+                viewers=viewers,
+                minutes=minutes,
+                seed=seed,
+                rooms=rooms,
+                sessions=sessions_,
+                cheating=cheating,
+            )
+        )
+        write_simulation(res, out_file)
+    if not quiet:
+        err.print(
+            f"已生成 wrote {res.events.num_rows:,} events → {out_file} ({time.perf_counter() - t0:.1f}s)"
+        )
+
+
+class _nullcontext:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False
+
+
+@app.command("export-lake")
+def export_lake_cmd(
+    out_dir: Annotated[str, typer.Option("--out", help="Parquet 湖目录 lake directory")],
+    db: DbOpt = None,
+) -> None:
+    """导出 Parquet 湖 Export the log as Parquet partitioned by date and room (for Spark)."""
+    from .lake import export_lake
+
+    log = EventLog(resolve_db(db), read_only=True)
+    try:
+        r = export_lake(log, out_dir)
+    finally:
+        log.close()
+    err.print(f"已导出 exported → {out_dir}: {O.to_json(r)}")
+
+
+@app.command()
+def report(
+    out_file: Annotated[str, typer.Option("--out", "-o", help="HTML 复盘报告 report file")],
+    db: DbOpt = None,
+    session: SessionOpt = None,
+    xlsx: Annotated[
+        str | None, typer.Option("--xlsx", help="同时导出 Excel also write an Excel workbook")
+    ] = None,
+) -> None:
+    """复盘报告 Post-show review: one offline HTML file (and Excel) with KPIs, charts, funnel and suggestions."""
+    from .report import build_review, write_html, write_xlsx
+
+    ws = _workspace(db)
+    sid = _session(ws, session)
+    rv = build_review(ws, sid)
+    write_html(rv, out_file)
+    err.print(f"复盘报告 review → {out_file}")
+    if xlsx:
+        write_xlsx(rv, xlsx)
+        err.print(f"Excel → {xlsx}")
+
+
+def main() -> None:  # pragma: no cover
+    app()
