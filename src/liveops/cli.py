@@ -29,7 +29,10 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-products_app = typer.Typer(help="商品维表 Product dimension.", no_args_is_help=True)
+products_app = typer.Typer(
+    help="商品 Products: per-product table of a session; `products import FILE` loads the product dimension.",
+    invoke_without_command=True,
+)
 app.add_typer(products_app, name="products")
 
 err = Console(stderr=True)
@@ -153,6 +156,21 @@ def ingest(
     if code == 0 and total.rejected:
         code = 1
     raise typer.Exit(code)
+
+
+@products_app.callback()
+def products(
+    ctx: typer.Context,
+    db: DbOpt = None,
+    session: SessionOpt = None,
+    fmt: Annotated[Fmt, typer.Option("--format", "-f")] = Fmt.table,
+) -> None:
+    """商品 Products: exposure, clicks, CTR, orders, GMV, explain time and explain lift."""
+    if ctx.invoked_subcommand is not None:
+        return
+    ws = _workspace(db)
+    sid = _session(ws, session)
+    _emit(ws.products(sid), fmt, f"商品 Products · {sid}")
 
 
 @products_app.command("import")
@@ -300,18 +318,6 @@ def sources(
     ws = _workspace(db)
     sid = _session(ws, session)
     _emit(ws.sources(sid), fmt, f"流量来源 Traffic sources · {sid}")
-
-
-@app.command()
-def products(
-    db: DbOpt = None,
-    session: SessionOpt = None,
-    fmt: Annotated[Fmt, typer.Option("--format", "-f")] = Fmt.table,
-) -> None:
-    """商品 Products: exposure, clicks, CTR, orders, GMV, explain time and explain lift."""
-    ws = _workspace(db)
-    sid = _session(ws, session)
-    _emit(ws.products(sid), fmt, f"商品 Products · {sid}")
 
 
 @app.command()
