@@ -6,19 +6,43 @@ import json
 
 import pytest
 from conftest import ev, fixture_events, write_jsonl
+from test_metrics import EXPECTED_S1
 from typer.testing import CliRunner
 
 from liveops.cli import app
 from liveops.metrics import CATALOG
-from test_metrics import EXPECTED_S1
 
 runner = CliRunner()
 
 PINNED = [
-    "views", "uv", "peak_online", "avg_watch_seconds", "exposure_entry_rate", "interaction_rate", "follow_rate",
-    "product_exposure_rate", "product_ctr", "click_pay_rate", "conversion_rate", "gmv", "pay_orders", "buyers", "aov",
-    "uv_value", "gpm", "refund_rate", "net_gmv", "gift_value", "ad_cost", "roi", "ad_ctr", "cpm", "cpc",
-    "order_pay_rate", "like_count", "comment_uv",
+    "views",
+    "uv",
+    "peak_online",
+    "avg_watch_seconds",
+    "exposure_entry_rate",
+    "interaction_rate",
+    "follow_rate",
+    "product_exposure_rate",
+    "product_ctr",
+    "click_pay_rate",
+    "conversion_rate",
+    "gmv",
+    "pay_orders",
+    "buyers",
+    "aov",
+    "uv_value",
+    "gpm",
+    "refund_rate",
+    "net_gmv",
+    "gift_value",
+    "ad_cost",
+    "roi",
+    "ad_ctr",
+    "cpm",
+    "cpc",
+    "order_pay_rate",
+    "like_count",
+    "comment_uv",
 ]
 
 
@@ -106,7 +130,9 @@ def test_default_session_is_latest(db):
 
 def test_products_import(db, tmp_path):
     f = tmp_path / "p.csv"
-    f.write_text("product_id,name,price,category\np1,保湿面霜,99.00,美妆\np2,防晒霜,59.90,美妆\n", encoding="utf-8")
+    f.write_text(
+        "product_id,name,price,category\np1,保湿面霜,99.00,美妆\np2,防晒霜,59.90,美妆\n", encoding="utf-8"
+    )
     r = runner.invoke(app, ["products", "import", str(f), "--db", db])
     assert r.exit_code == 0, r.output
     r = runner.invoke(app, ["products", "--db", db, "-s", "s1", "--format", "json"])
@@ -115,3 +141,23 @@ def test_products_import(db, tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("product_id,name,price\np3,x,not-a-price\n")
     assert runner.invoke(app, ["products", "import", str(bad), "--db", db]).exit_code == 2
+
+
+def test_docs_metrics_md_is_generated_from_the_catalog():
+    from pathlib import Path
+
+    md = runner.invoke(app, ["metrics", "--list", "--markdown"]).stdout
+    assert (Path(__file__).parent.parent / "docs" / "metrics.md").read_text(encoding="utf-8") == md
+
+
+def test_notebook_api(db):
+    import liveops
+
+    with liveops.open(db) as ws:
+        assert list(ws.sessions()["session_id"]) == ["s1", "s2"]
+        assert ws.metrics("s1")["gmv"] == pytest.approx(150.5)
+        tl = ws.timeline("s1")
+        assert len(tl) == 11 and tl["online"].max() == 4
+        assert str(tl["minute_local"].iloc[0]) == "2026-11-24 20:00:00+08:00"
+        steps = ws.funnel("s1")
+        assert list(steps["uv"]) == [150, 4, 3, 2, 2]

@@ -297,8 +297,18 @@ def funnel(
     _emit(f.steps, fmt, f"五维 Funnel steps · {f.session_id}")
     _emit(f.rates, fmt, "四率 Step rates")
     if fmt == Fmt.table:
-        cols = ["source_zh", "impressions_pv", "entries_uv", "product_exposure_uv", "product_click_uv", "purchase_uv",
-                "exposure_entry_pv_rate", "entry_exposure_uv_rate", "exposure_click_uv_rate", "click_pay_uv_rate"]
+        cols = [
+            "source_zh",
+            "impressions_pv",
+            "entries_uv",
+            "product_exposure_uv",
+            "product_click_uv",
+            "purchase_uv",
+            "exposure_entry_pv_rate",
+            "entry_exposure_uv_rate",
+            "exposure_click_uv_rate",
+            "click_pay_uv_rate",
+        ]
         _emit(f.by_source[cols] if len(f.by_source) else f.by_source, fmt, "分来源 By traffic source")
         if f.weakest:
             w = f.weakest

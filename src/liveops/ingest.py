@@ -260,7 +260,10 @@ def _stage_csv_sql(src: str, columns: list[str]) -> str:
         f"{_ident(f)} AS _b_{f}, TRY(decode({_ident(f)})) AS _d_{f}" for f in INPUT_FIELDS if f in present
     )
     # The raw row in the file's column order; undecodable bytes kept as \xNN escapes.
-    raw_parts = " || ',' || ".join(f"coalesce(_d_{f}, _b_{f}::VARCHAR, '')" for f in columns if f in INPUT_FIELDS) or "''"
+    raw_parts = (
+        " || ',' || ".join(f"coalesce(_d_{f}, _b_{f}::VARCHAR, '')" for f in columns if f in INPUT_FIELDS)
+        or "''"
+    )
     body = ",\n    ".join(cols).replace(_is_csv_marker(), "TRUE")
     errlist = ",\n      ".join(e.replace(_is_csv_marker(), "TRUE") for e in errs)
     return f"""
