@@ -39,7 +39,11 @@ BAD_CASES = [
     ({k: v for k, v in GOOD.items() if k != "room_id"} | {"event_id": "m1"}, "room_id", "missing"),
     (GOOD | {"event_id": "m2", "type": "teleport"}, "type", "unknown type"),
     (GOOD | {"event_id": "m3", "source": "tv"}, "source", "unknown source"),
-    ({k: v for k, v in GOOD.items() if k != "source"} | {"event_id": "m4"}, "source", "required for type enter"),
+    (
+        {k: v for k, v in GOOD.items() if k != "source"} | {"event_id": "m4"},
+        "source",
+        "required for type enter",
+    ),
     (ev("m5", 1, "pay", user_id="u", order_id="o", amount=-5), "amount", "≥ 0"),
     (ev("m6", 1, "like", user_id="u", count=0), "count", "≥ 1"),
     (ev("m7", 1, "like", user_id="u", count=2.5), "count", "integer"),
@@ -53,7 +57,11 @@ BAD_CASES = [
     (GOOD | {"event_id": "m15", "user_id": 12345}, "user_id", "string"),
     (GOOD | {"event_id": "x" * 129}, "event_id", "1–128"),
     (GOOD | {"event_id": "m16", "attrs": "a string"}, "attrs", "object"),
-    (ev("m17", 1, "ad_spend", campaign_id="c", amount=1, attrs={"clicks": -3}), "attrs.clicks", "non-negative"),
+    (
+        ev("m17", 1, "ad_spend", campaign_id="c", amount=1, attrs={"clicks": -3}),
+        "attrs.clicks",
+        "non-negative",
+    ),
     (ev("m18", 1, "order", user_id="u", product_id="p", amount=9), "order_id", "required for type order"),
 ]
 
@@ -121,7 +129,7 @@ def test_csv_with_bad_rows(log, tmp_path):
     f = tmp_path / "in.csv"
     lines = [
         "event_id,ts,room_id,session_id,user_id,type,source,amount,order_id,attrs",
-        'c1,2026-11-24T20:00:00+08:00,r,s,u1,enter,feed,,,',
+        "c1,2026-11-24T20:00:00+08:00,r,s,u1,enter,feed,,,",
         'c2,2026-11-24T20:00:01+08:00,r,s,u1,pay,,19.90,o1,"{""k"": 1}"',
         "c3,2026-11-24T20:00:02+08:00,r,s,u1,pay,,abc,o2,",
         "c4,only,three",
@@ -181,7 +189,9 @@ event_like = st.fixed_dictionaries(
         "ts": st.one_of(st.integers(0, 2**45), st.just("2026-11-24T20:00:00+08:00"), st.text(max_size=12)),
     },
 )
-lines = st.lists(st.one_of(event_like.map(json.dumps), st.text(max_size=40), st.binary(max_size=30)), max_size=25)
+lines = st.lists(
+    st.one_of(event_like.map(json.dumps), st.text(max_size=40), st.binary(max_size=30)), max_size=25
+)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -202,7 +212,9 @@ def test_every_line_is_stored_duplicate_or_dead_lettered(tmp_path_factory, raw_l
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.tuples(st.integers(1, 10**7), st.sampled_from(["enter", "leave"])), min_size=1, max_size=30))
+@given(
+    st.lists(st.tuples(st.integers(1, 10**7), st.sampled_from(["enter", "leave"])), min_size=1, max_size=30)
+)
 def test_valid_rows_all_stored_once(tmp_path_factory, spec):
     d = tmp_path_factory.mktemp("valid")
     rows = [ev(f"id{n}", n / 1000, t, user_id="u", source="feed") for n, t in spec]
