@@ -79,8 +79,34 @@ def _q(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
 
-def _err(cond: str, fld: str, reason_sql: str) -> str:
-    return f"CASE WHEN {cond} THEN {{'field': {_q(fld)}, 'reason': {reason_sql}}} END"
+@dataclass(frozen=True)
+class Check:
+    """One validation rule: a SQL condition that is true for a bad row, the field it blames, and why."""
+
+    cond: str
+    field: str
+    reason: str
+
+    def case(self) -> str:
+        return f"CASE WHEN {self.cond} THEN {{'field': {_q(self.field)}, 'reason': {self.reason}}} END"
+
+    def replace(self, old: str, new: str) -> Check:
+        return Check(self.cond.replace(old, new), self.field, self.reason.replace(old, new))
+
+
+_err = Check
+ERR_LIST_TYPE = "STRUCT(field VARCHAR, reason VARCHAR)[]"
+
+
+def _error_columns(checks: list[Check], bad: str, errors: str) -> str:
+    """A cheap boolean per row, and the list of {field, reason} built only for the rows where it is true."""
+    if not checks:
+        return f"FALSE AS {bad}, NULL::{ERR_LIST_TYPE} AS {errors}"
+    any_bad = " OR ".join(f"coalesce({c.cond}, FALSE)" for c in checks)
+    cases = ",\n      ".join(c.case() for c in checks)
+    return (
+        f"({any_bad}) AS {bad},\n    CASE WHEN {bad} THEN list_filter([\n      {cases}\n    ], lambda x: x IS NOT NULL) END AS {errors}"
+    )
 
 
 def _ts_from_text(col: str) -> str:
@@ -208,13 +234,11 @@ def _stage_jsonl_sql(src: str) -> str:
         ),
     ]
     body = ",\n    ".join(cols)
-    errlist = ",\n      ".join(line_errs + [e.replace(_is_csv_marker(), "FALSE") for e in errs])
+    errcols = _error_columns(line_errs + [e.replace(_is_csv_marker(), "FALSE") for e in errs], "_fmt_bad", "_fmt_errors")
     body = body.replace(_is_csv_marker(), "FALSE")
     return f"""
 SELECT _pos, _s AS _raw,
-    list_filter([
-      {errlist}
-    ], lambda x: x IS NOT NULL) AS _fmt_errors,
+    {errcols},
     {body}
 FROM (
   SELECT _pos, _s, _j,
@@ -265,12 +289,10 @@ def _stage_csv_sql(src: str, columns: list[str]) -> str:
         or "''"
     )
     body = ",\n    ".join(cols).replace(_is_csv_marker(), "TRUE")
-    errlist = ",\n      ".join(e.replace(_is_csv_marker(), "TRUE") for e in errs)
+    errcols = _error_columns([e.replace(_is_csv_marker(), "TRUE") for e in errs], "_fmt_bad", "_fmt_errors")
     return f"""
 SELECT _pos, {raw_parts} AS _raw,
-    list_filter([
-      {errlist}
-    ], lambda x: x IS NOT NULL) AS _fmt_errors,
+    {errcols},
     {body}
 FROM (SELECT _pos, {decoded} FROM {src})
 """
@@ -357,11 +379,11 @@ def _stage_parquet_sql(src: str, types: dict[str, str]) -> str:
         )
     else:
         cols.append("to_json(attrs)::VARCHAR AS attrs")
-    errlist = ",\n      ".join(errs) if errs else "NULL"
+    errcols = _error_columns(errs, "_fmt_bad", "_fmt_errors")
     body = ",\n    ".join(cols)
     return f"""
 SELECT _pos, NULL::VARCHAR AS _raw,
-    list_filter([{errlist}], lambda x: x IS NOT NULL) AS _fmt_errors,
+    {errcols},
     {body}
 FROM {src}
 """
@@ -378,7 +400,7 @@ def _decimal_scale(t: str) -> int:
 # Stage 2: the contract's rules over the staged relation.
 
 
-def _rules() -> list[str]:
+def _rules() -> list[Check]:
     r = []
     for f in ALWAYS_REQUIRED:
         r.append(
@@ -455,11 +477,13 @@ def _rules() -> list[str]:
 
 
 def _validated_sql(staged: str) -> str:
-    rules = ",\n      ".join(_rules())
     return f"""
-SELECT *, list_concat(_fmt_errors, list_filter([
-      {rules}
-    ], lambda x: x IS NOT NULL)) AS _errors
+SELECT *, _fmt_bad OR _rule_bad AS _bad,
+    CASE WHEN _fmt_bad OR _rule_bad
+         THEN list_concat(coalesce(_fmt_errors, []::{ERR_LIST_TYPE}), coalesce(_rule_errors, []::{ERR_LIST_TYPE})) END
+      AS _errors
+FROM (
+SELECT *, {_error_columns(_rules(), "_rule_bad", "_rule_errors")}
 FROM (
   SELECT *,
     CASE WHEN amount_d IS NOT NULL THEN amount_d
@@ -472,9 +496,9 @@ FROM (
          THEN TRY_CAST(json_extract_string(attrs, '$.clicks') AS BIGINT) END AS clicks0,
     CASE WHEN clicks0 >= 0 THEN clicks0 END AS clicks,
     json_extract_string(attrs, '$.streamer_id') AS streamer_id,
-    list_transform(_fmt_errors, lambda e: e.field) AS _fmt_fields
+    CASE WHEN _fmt_bad THEN list_transform(_fmt_errors, lambda e: e.field) ELSE []::VARCHAR[] END AS _fmt_fields
   FROM ({staged})
-)
+))
 """
 
 
@@ -492,7 +516,7 @@ def _store(
     con.execute(f"CREATE OR REPLACE TEMP TABLE _checked AS {_validated_sql(staged_sql)}")
     res.read = con.execute("SELECT count(*) FROM _checked").fetchall()[0][0]
     rejected = con.sql(
-        "SELECT _pos, _raw, _errors FROM _checked WHERE len(_errors) > 0 ORDER BY _pos"
+        "SELECT _pos, _raw, _errors FROM _checked WHERE _bad ORDER BY _pos"
     ).to_arrow_table()
     res.rejected = rejected.num_rows
     if res.rejected:
@@ -503,7 +527,7 @@ def _store(
         f"""
         INSERT INTO events
         SELECT {STORED_COLUMNS} FROM (
-          SELECT * FROM _checked WHERE len(_errors) = 0
+          SELECT * FROM _checked WHERE NOT _bad
           QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY _pos) = 1
         ) c
         WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = c.event_id)

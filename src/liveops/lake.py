@@ -161,9 +161,7 @@ class Lake:
         self.close()
 
 
-def open_lake(
-    lake_dir: str | Path, backend: Backend = "spark", *, spark: SparkSession | None = None
-) -> Lake:
+def open_lake(lake_dir: str | Path, backend: Backend = "spark", *, spark: SparkSession | None = None) -> Lake:
     """Open a lake written by :func:`export_lake` on Spark (the shared local session by default) or DuckDB."""
     root = Path(lake_dir)
     if not root.is_dir():
@@ -287,7 +285,7 @@ def spark_session(
     """One local SparkSession per process, created on first use (JVM start ~10–20 s) and reused."""
     global _spark
     with _spark_lock:
-        if _spark is not None and not _spark.sparkContext._jsc.sc().isStopped():
+        if _spark is not None and _alive(_spark):
             return _spark
         from pyspark.sql import SparkSession
 
@@ -296,6 +294,7 @@ def spark_session(
             SparkSession.builder.master(master)
             .appName("liveops")
             .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
             .config("spark.driver.memory", driver_memory)
             .config("spark.sql.session.timeZone", "UTC")
             .config("spark.sql.warehouse.dir", warehouse)
@@ -307,6 +306,13 @@ def spark_session(
         _spark = spark
         atexit.register(shutil.rmtree, warehouse, True)
         return spark
+
+
+def _alive(spark: SparkSession) -> bool:
+    try:
+        return not spark.sparkContext._jsc.sc().isStopped()
+    except Exception:  # the JVM is gone
+        return False
 
 
 def stop_spark() -> None:

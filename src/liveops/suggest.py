@@ -35,12 +35,16 @@ BENCHMARKS: dict[str, Benchmark] = {
     "lost_5min_rate": Benchmark(0.40, "§3 开场5分钟流失 > 40 % → fix the opening"),
     "product_ctr": Benchmark(0.20, "seed §1.2: 商品点击率 under 20 % is the common problem"),
     "click_pay_rate": Benchmark(0.16, "seed §1.2: 3.2 % room conversion ÷ 20 % click rate ≈ 16 %"),
-    "product_exposure_rate": Benchmark(0.50, "default: half the viewers see a product card (no public figure)"),
+    "product_exposure_rate": Benchmark(
+        0.50, "default: half the viewers see a product card (no public figure)"
+    ),
     "interaction_rate": Benchmark(0.05, "§3 点赞率 > 5 % for e-commerce; interaction includes likes"),
     "comment_rate": Benchmark(0.015, "§3 评论率 > 1.5 % good, < 0.5 % weak"),
     "refund_rate": Benchmark(0.15, "default: > 15 % of GMV refunded is high (no public figure)"),
     "roi": Benchmark(1.5, "ROI floor 1.5: below it paid traffic rarely covers product cost"),
-    "avg_watch_seconds": Benchmark(60.0, "< 60 s: viewers leave before a full pitch; §3 < 3 min = weak pacing"),
+    "avg_watch_seconds": Benchmark(
+        60.0, "< 60 s: viewers leave before a full pitch; §3 < 3 min = weak pacing"
+    ),
     "segment_score": Benchmark(40.0, "segment score below 40 of 100 (rank within the show)"),
 }
 
@@ -440,7 +444,10 @@ def roi_low(ctx: Context) -> Suggestion | None:
         c,
         key,
         "high" if c.value < 1.0 else "medium",
-        ("投放ROI偏低" if not c.fell else "投放ROI下滑", "Paid ROI is low" if not c.fell else "Paid ROI fell"),
+        (
+            "投放ROI偏低" if not c.fell else "投放ROI下滑",
+            "Paid ROI is low" if not c.fell else "Paid ROI fell",
+        ),
         (
             "调整投放预算：暂停低ROI计划，把预算集中到转化好的人群和时段，先用约10%预算小额测试新素材和定向。",
             "Rebalance the budget: pause low-ROI campaigns, concentrate spend on the audiences and hours that "
@@ -457,18 +464,22 @@ def segments_low_score(ctx: Context) -> Suggestion | None:
         return None
     limit = ctx.bench("segment_score").value
     scores = pd.to_numeric(df["score"], errors="coerce")
-    weak = df[scores < limit].assign(_s=scores[scores < limit]).sort_values("_s")
+    weak = df[scores < limit].assign(low_score=scores[scores < limit]).sort_values("low_score")
     if weak.empty:
         return None
     worst = weak.iloc[0]
-    items = [f"#{int(r.segment)} {r.product_id} ({r._s:.0f})" for r in weak.itertuples()]
+    names = weak["name"] if "name" in weak else weak["product_id"]
+    items = [
+        f"#{int(seg)} {name} ({sc:.0f})"
+        for seg, name, sc in zip(weak["segment"], names, weak["low_score"], strict=True)
+    ]
     return Suggestion(
         rule="segments_low_score",
         severity="medium" if len(weak) < len(df) / 2 else "high",
         title_zh=f"{len(weak)}个讲解片段表现差",
         title_en=f"{len(weak)} weak explain segments",
         metric="segment_score",
-        value=float(worst["_s"]),
+        value=float(worst["low_score"]),
         baseline=float(scores.median()),
         baseline_kind="show",
         action_zh="重写这些商品的讲解话术：先讲痛点和利益点，再做演示和对比，最后给到手价和限时理由；参考本场高分片段的结构。",
