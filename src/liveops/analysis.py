@@ -470,6 +470,8 @@ def products(t: ir.Table, session_id: str, dim: ir.Table | None = None) -> pd.Da
         "explain_count",
         "explain_minutes",
         "gmv_in_explain",
+        "clicks_in_explain",
+        "orders_in_explain",
         "gmv_per_min_explain",
         "gmv_per_min_other",
         "explain_lift_gmv",
@@ -515,7 +517,7 @@ def segments(t: ir.Table, session_id: str, max_minutes: int = 30) -> Segments:
     s = _session(t, session_id)
     win = explain_windows(s).execute().sort_values("start").reset_index(drop=True)
     v = M.visits(s)
-    vdf = v.select("user_id", "start", "end", "seconds", "first").execute()
+    vdf = v.select("user_id", "start", "end", "seconds", "first", "since_start_ms").execute()
     ev = s.filter(s.type.isin((*M.INTERACTION_TYPES, "product_click", "pay", "order")))
     ev = with_product(ev).select("ts", "type", "product_id", "amount", "user_id").execute()
     rows = []
@@ -568,5 +570,6 @@ def segments(t: ir.Table, session_id: str, max_minutes: int = 30) -> Segments:
     retention = pd.DataFrame(
         {"minute": ks, "retained": [(secs >= k * 60).sum() / n if n else None for k in ks]}
     )
-    lost = float((secs < 300).sum() / n) if n else None
+    opening = first[first["since_start_ms"] < 300_000]
+    lost = float((opening["seconds"] < 300).mean()) if len(opening) else None  # same rule as lost_5min_rate
     return Segments(session_id, seg, retention, lost)

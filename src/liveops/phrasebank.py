@@ -396,7 +396,7 @@ TRANSCRIPT_CLOSING: tuple[str, ...] = (
 CATEGORIES: dict[str, dict] = {
     "服饰": {
         "weight": 0.34,
-        "price": (99.0, 499.0),
+        "price": (79.0, 399.0),
         "refund": 0.20,
         "items": (
             "羊毛双面呢大衣",
@@ -415,7 +415,7 @@ CATEGORIES: dict[str, dict] = {
     },
     "美妆": {
         "weight": 0.2,
-        "price": (69.0, 359.0),
+        "price": (49.0, 299.0),
         "refund": 0.07,
         "items": (
             "玻尿酸补水精华液",
@@ -432,7 +432,7 @@ CATEGORIES: dict[str, dict] = {
     },
     "食品": {
         "weight": 0.2,
-        "price": (29.0, 129.0),
+        "price": (19.0, 99.0),
         "refund": 0.04,
         "items": (
             "每日坚果礼盒",
@@ -449,7 +449,7 @@ CATEGORIES: dict[str, dict] = {
     },
     "家居": {
         "weight": 0.12,
-        "price": (49.0, 399.0),
+        "price": (39.0, 299.0),
         "refund": 0.10,
         "items": (
             "长绒棉四件套",
@@ -464,7 +464,7 @@ CATEGORIES: dict[str, dict] = {
     },
     "个护": {
         "weight": 0.14,
-        "price": (39.0, 199.0),
+        "price": (29.0, 159.0),
         "refund": 0.06,
         "items": (
             "氨基酸洗发水",

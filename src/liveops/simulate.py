@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -71,42 +71,44 @@ _SWIPE = {
     "other": 0.55,
 }
 _STAY_MEDIAN = {
-    "feed": 120.0,
-    "short_video": 140.0,
-    "follow": 280.0,
-    "search": 190.0,
-    "paid": 105.0,
-    "share": 160.0,
-    "other": 110.0,
+    "feed": 100.0,
+    "short_video": 120.0,
+    "follow": 240.0,
+    "search": 160.0,
+    "paid": 90.0,
+    "share": 140.0,
+    "other": 95.0,
 }
 _ENTER_PROB = {
-    "feed": 0.07,
-    "short_video": 0.11,
+    "feed": 0.12,
+    "short_video": 0.15,
     "follow": 0.32,
     "search": 0.22,
     "share": 0.28,
-    "other": 0.09,
+    "other": 0.13,
 }
 _STAY_SIGMA = 1.0
 _SWIPE_MEAN_S = 11.0
 _REENTER_P = 0.13
 _REPEAT_ENTER_P = 0.004
 
-_IMP_RATE = 1 / 38.0  # product impressions per second of watching
+_IMP_RATE = 1 / 24.0  # product impressions per second of watching
 _EXPLAIN_IMP_MULT = 2.6  # weight of the explained product among impressions
 _EXPLAIN_CLICK_MULT = 1.25
-_EXPLAIN_ORDER_MULT = 1.15
-_FLASH_IMP_MULT = 6.0
-_CLICK_BASE = 0.034
-_ORDER_BASE = 0.19
+_EXPLAIN_ORDER_MULT = 1.05
+_FLASH_IMP_MULT = 5.0
+_CLICK_BASE = 0.021
+_ORDER_BASE = 0.185
 _PAY_P = 0.93
+_TYPICAL_PRICE = 72.0  # yuan: purchase-weighted mean price of the regular catalogue
+_BUY_SIGMA = 1.3  # spread of buying power: heavy-tailed buyer value
 _CART_GIVEN_ORDER = 0.45
 _CART_NO_ORDER = 0.12
 
-_LIKE_RATE = 0.055 / 60  # bursts per second of watching at activity 1
-_COMMENT_RATE = 0.011 / 60
+_LIKE_RATE = 0.045 / 60  # bursts per second of watching at activity 1
+_COMMENT_RATE = 0.007 / 60
 _GIFT_RATE = 0.0022 / 60
-_SHARE_RATE = 0.0035 / 60
+_SHARE_RATE = 0.0025 / 60
 _FOLLOW_RATE = 0.0075 / 60
 _FANCLUB_AFTER_FOLLOW = 0.3
 _FANCLUB_FAN_RATE = 0.004 / 60
@@ -127,7 +129,7 @@ class SimConfig:
     products: int = 30
     campaigns: int = 3  # paid campaigns per room
     flash_deals: int = 3
-    paid_share: float = 0.17  # expected share of viewers arriving through paid campaigns
+    paid_share: float = 0.19  # expected share of viewers arriving through paid campaigns
     snapshots: bool = True  # emit online_snapshot rows every minute
     cheating: bool = False
     cheat_rate: float = 0.03  # bot accounts ÷ human viewers
@@ -151,63 +153,160 @@ class SimResult:
 
 # --- small vectorised helpers --------------------------------------------------------------------
 
-
-def _digits(x: np.ndarray, width: int) -> np.ndarray:
-    x = np.asarray(x, dtype=np.int64).copy()
-    out = np.empty((x.size, width), np.uint8)
-    for i in range(width - 1, -1, -1):
-        out[:, i] = 48 + x % 10
-        x //= 10
-    return out
+_D3 = np.frombuffer("".join(f"{i:03d}" for i in range(1000)).encode(), dtype="V3")  # "000".."999"
 
 
-def _fixed_strings(mat: np.ndarray) -> pa.Array:
+def _put_digits(out: np.ndarray, col: int, x: np.ndarray, width: int) -> None:
+    """Write x zero-padded to ``width`` (a multiple of 3) into out[:, col:col + width]."""
+    x = np.asarray(x, dtype=np.int64)
+    for k in range(width // 3):
+        c = col + width - 3 * (k + 1)
+        out[:, c : c + 3] = _D3[x % 1000].view(np.uint8).reshape(-1, 3)
+        x = x // 1000
+
+
+def _strings_from_rows(mat: np.ndarray) -> pa.Array:
     """Rows of an (n, w) ASCII byte matrix as an Arrow string array, without Python strings."""
     n, w = mat.shape
     offsets = np.arange(n + 1, dtype=np.int32) * w
-    data = np.ascontiguousarray(mat).tobytes()
-    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets.tobytes()), pa.py_buffer(data))
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(mat)))
 
 
-def _prefixed(prefix: bytes | np.ndarray, nums: np.ndarray, width: int) -> pa.Array:
-    """prefix + zero-padded number; ``prefix`` is bytes or an (n, k) byte matrix (same width)."""
-    d = _digits(nums, width)
-    if isinstance(prefix, bytes):
-        p = np.broadcast_to(np.frombuffer(prefix, np.uint8), (d.shape[0], len(prefix)))
-    else:
-        p = prefix
-    return _fixed_strings(np.hstack([p, d]))
+def _rows(mat: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """mat[idx] for an (m, w) byte matrix, gathering whole rows at once."""
+    w = mat.shape[1]
+    v = np.ascontiguousarray(mat).view(f"V{w}").ravel()
+    return v[idx].view(np.uint8).reshape(-1, w)
+
+
+def _rows_strings(mat: np.ndarray, idx: np.ndarray) -> pa.Array:
+    """Strings from the rows of a fixed-width byte matrix; idx < 0 → null (zero-length slot)."""
+    idx = np.asarray(idx, dtype=np.int64)
+    valid = idx >= 0
+    n, w = idx.size, mat.shape[1]
+    if valid.all():
+        return _strings_from_rows(_rows(mat, idx))
+    data = _rows(mat, idx[valid]) if valid.any() else np.zeros((0, w), np.uint8)
+    offsets = np.zeros(n + 1, np.int32)
+    np.cumsum(valid * np.int32(w), out=offsets[1:])
+    bitmap = pa.py_buffer(np.packbits(valid, bitorder="little"))
+    return pa.StringArray.from_buffers(
+        n, pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(data)), bitmap, n - int(valid.sum())
+    )
 
 
 def _take(pool: pa.Array, idx: np.ndarray) -> pa.Array:
-    """pool[idx] with idx < 0 as null."""
+    """pool[idx] as a string array, idx < 0 → null; sparse columns only touch their valid rows."""
     idx = np.asarray(idx)
-    mask = idx < 0
-    if mask.any():
-        ind = pa.array(np.where(mask, 0, idx).astype(np.int64), mask=mask)
-    else:
-        ind = pa.array(idx.astype(np.int64))
-    return pool.take(ind)
+    valid = idx >= 0
+    nv = int(valid.sum())
+    n = idx.size
+    if nv == n:
+        return pool.take(pa.array(idx.astype(np.int64)))
+    if nv == 0:
+        return pa.nulls(n, pa.string())
+    vals = pool.take(pa.array(idx[valid].astype(np.int64)))
+    vo = np.frombuffer(vals.buffers()[1], np.int32)[vals.offset : vals.offset + nv + 1]
+    lens = np.zeros(n, np.int32)
+    lens[valid] = np.diff(vo)
+    offsets = np.zeros(n + 1, np.int32)
+    np.cumsum(lens, out=offsets[1:])
+    offsets += vo[0]
+    bitmap = pa.py_buffer(np.packbits(valid, bitorder="little"))
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), vals.buffers()[2], bitmap, n - nv)
+
+
+def _seq_ids(prefix: bytes, count: int) -> np.ndarray:
+    """(count, len(prefix) + 9) bytes: prefix + 000000000, 000000001, … built 1000 rows at a time."""
+    p = len(prefix)
+    w = p + 9
+    nb = -(-count // 1000)
+    mat = np.empty((nb * 1000, w), np.uint8)
+    tmpl = np.empty((1000, w), np.uint8)
+    tmpl[:, :p] = np.frombuffer(prefix, np.uint8)
+    tmpl[:, p + 6 :] = _D3.view(np.uint8).reshape(1000, 3)
+    hi = _D3.view(np.uint8).reshape(1000, 3)
+    for b in range(nb):  # one step per thousand ids
+        tmpl[:, p : p + 3] = hi[b // 1000 % 1000]
+        tmpl[:, p + 3 : p + 6] = hi[b % 1000]
+        mat[b * 1000 : (b + 1) * 1000] = tmpl
+    return mat[:count]
+
+
+def _bitmap(n: int, pos: np.ndarray) -> pa.Buffer:
+    valid = np.zeros(n, bool)
+    valid[pos] = True
+    return pa.py_buffer(np.packbits(valid, bitorder="little"))
+
+
+def _sparse_take(pool: pa.Array, n: int, pos: np.ndarray, vals: np.ndarray) -> pa.Array:
+    """A string column of n rows: pool[vals] at rows pos (ascending), null elsewhere."""
+    if pos.size == 0:
+        return pa.nulls(n, pa.string())
+    v = pool.take(pa.array(vals))
+    vo = np.frombuffer(v.buffers()[1], np.int32)[v.offset : v.offset + pos.size + 1]
+    lens = np.zeros(n, np.int32)
+    lens[pos] = np.diff(vo)
+    offsets = np.empty(n + 1, np.int32)
+    offsets[0] = vo[0]
+    np.cumsum(lens, out=offsets[1:])
+    offsets[1:] += vo[0]
+    return pa.StringArray.from_buffers(
+        n, pa.py_buffer(offsets), v.buffers()[2], _bitmap(n, pos), n - pos.size
+    )
+
+
+def _sparse_rows(mat: np.ndarray, n: int, pos: np.ndarray, vals: np.ndarray) -> pa.Array:
+    """Fixed-width strings (rows of mat) at rows pos, null elsewhere."""
+    if pos.size == 0:
+        return pa.nulls(n, pa.string())
+    w = mat.shape[1]
+    lens = np.zeros(n, np.int32)
+    lens[pos] = w
+    offsets = np.zeros(n + 1, np.int32)
+    np.cumsum(lens, out=offsets[1:])
+    data = np.ascontiguousarray(_rows(mat, vals))
+    return pa.StringArray.from_buffers(
+        n, pa.py_buffer(offsets), pa.py_buffer(data), _bitmap(n, pos), n - pos.size
+    )
+
+
+def _sparse_decimal(n: int, pos: np.ndarray, cents: np.ndarray) -> pa.Array:
+    words = np.zeros((n, 2), np.int64)
+    words[pos, 0] = cents
+    return pa.Array.from_buffers(AMOUNT_TYPE, n, [_bitmap(n, pos), pa.py_buffer(words)], n - pos.size)
+
+
+def _sparse_int(n: int, pos: np.ndarray, vals: np.ndarray) -> pa.Array:
+    x = np.zeros(n, np.int64)
+    x[pos] = vals
+    return pa.Array.from_buffers(pa.int64(), n, [_bitmap(n, pos), pa.py_buffer(x)], n - pos.size)
 
 
 def _decimal_from_cents(cents: np.ndarray) -> pa.Array:
     """decimal128(18, 2) from int64 cents (negative = null), built from buffers."""
     cents = np.asarray(cents, dtype=np.int64)
     valid = cents >= 0
-    words = np.empty((cents.size, 2), np.int64)
-    words[:, 0] = np.where(valid, cents, 0)
-    words[:, 1] = 0
-    bitmap = pa.py_buffer(np.packbits(valid, bitorder="little").tobytes())
-    n_null = int((~valid).sum())
-    return pa.Array.from_buffers(
-        AMOUNT_TYPE, cents.size, [bitmap if n_null else None, pa.py_buffer(words.tobytes())], n_null
-    )
+    words = np.zeros((cents.size, 2), np.int64)
+    words[:, 0] = cents
+    words[~valid, 0] = 0
+    n_null = cents.size - int(valid.sum())
+    bitmap = pa.py_buffer(np.packbits(valid, bitorder="little")) if n_null else None
+    return pa.Array.from_buffers(AMOUNT_TYPE, cents.size, [bitmap, pa.py_buffer(words)], n_null)
 
 
-def _int_or_null(x: np.ndarray) -> pa.Array:
-    x = np.asarray(x, dtype=np.int64)
-    mask = x < 0
-    return pa.array(x, mask=mask) if mask.any() else pa.array(x)
+def _radix_argsort(x: np.ndarray) -> np.ndarray:
+    """Stable argsort of non-negative int64 keys by 16-bit LSD radix passes (O(n) per pass)."""
+    top = int(x.max()) if x.size else 0
+    order = None
+    shift = 0
+    while True:
+        key = ((x if order is None else x[order]) >> shift & 0xFFFF).astype(np.uint16)
+        o = np.argsort(key, kind="stable")
+        order = o if order is None else order[o]
+        shift += 16
+        if top >> shift == 0:
+            return order
 
 
 class _Pool:
@@ -236,46 +335,43 @@ def _dumps(obj: dict) -> str:
 
 # --- event buffer ----------------------------------------------------------------------------------
 
-_COLS = {
-    "ts": np.int64,
-    "type": np.int16,
-    "sess": np.int32,
-    "user": np.int64,
-    "source": np.int16,
-    "product": np.int32,
-    "order": np.int64,
-    "campaign": np.int32,
-    "amount": np.int64,
-    "count": np.int64,
-    "text": np.int32,
-    "attrs": np.int32,
-    "variant": np.int16,
-    "tag": np.int32,
-}
+_SPARSE = ("source", "campaign", "order", "amount", "count", "text", "attrs", "tag")
 
 
 class _Events:
+    """Parts of columns as added; assembled once, sorted by time, in ``_Sim._finish``."""
+
     def __init__(self):
-        self.parts: list[dict[str, np.ndarray]] = []
+        self.parts: list[tuple[int, int, int, np.ndarray, dict]] = []
+        self.n = 0
 
     def add(self, type_: str, t_ms: np.ndarray, sess: int, **cols) -> None:
         t_ms = np.asarray(t_ms, dtype=np.int64)
-        n = t_ms.size
-        if n == 0:
+        if t_ms.size == 0:
             return
-        part = {"ts": t_ms, "type": np.full(n, _T[type_], np.int16), "sess": np.full(n, sess, np.int32)}
-        for c, v in cols.items():
-            dt = _COLS[c]
-            part[c] = np.full(n, v, dt) if np.isscalar(v) else np.asarray(v, dtype=dt)
-        self.parts.append(part)
+        self.parts.append((_T[type_], sess, self.n, t_ms, cols))
+        self.n += t_ms.size
 
-    def concat(self) -> dict[str, np.ndarray]:
-        out = {}
-        for c, dt in _COLS.items():
-            out[c] = np.concatenate(
-                [p[c] if c in p else np.full(p["ts"].size, -1, dt) for p in self.parts]
-            ).astype(dt, copy=False)
+    def dense(self, name: str, dtype=np.int64) -> np.ndarray:
+        out = np.full(self.n, -1, dtype)
+        for _, _, start, t, cols in self.parts:
+            v = cols.get(name)
+            if v is not None:
+                out[start : start + t.size] = v
         return out
+
+    def sparse(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        rows, vals = [], []
+        for _, _, start, t, cols in self.parts:
+            v = cols.get(name)
+            if v is not None:
+                v = np.broadcast_to(np.asarray(v, np.int64), t.shape)
+                ok = np.flatnonzero(v >= 0)
+                rows.append(start + ok)
+                vals.append(v[ok])
+        if not rows:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return np.concatenate(rows), np.concatenate(vals)
 
 
 # --- the simulator -------------------------------------------------------------------------------
@@ -316,10 +412,7 @@ def _empty_pool() -> _RoomPool:
 
 
 def _parse_start(start: str | datetime) -> datetime:
-    if isinstance(start, datetime):
-        dt = start
-    else:
-        dt = datetime.fromisoformat(start)
+    dt = start if isinstance(start, datetime) else datetime.fromisoformat(start)
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=CST)
     return dt
@@ -352,6 +445,7 @@ class _Sim:
         self.session_t0: list[int] = []
         self.slot_arms: list[np.ndarray] = []
         self.ab_stats = {"A": [0, 0], "B": [0, 0]}
+        self.ab_expected = {"b_exp_treated": 0.0, "b_exp_control": 0.0}
         self.intent_counts = dict.fromkeys((*pb.COMMENT_INTENTS, "spam"), 0)
         self._catalogue()
         self._comment_bank()
@@ -372,9 +466,10 @@ class _Sim:
             c = cats[int(rng.choice(len(cats), p=cw / cw.sum()))]
             spec = pb.CATEGORIES[c]
             for _ in range(50):
-                nm = pb.BRAND_WORDS[int(rng.integers(len(pb.BRAND_WORDS)))] + spec["items"][
-                    int(rng.integers(len(spec["items"])))
-                ]
+                nm = (
+                    pb.BRAND_WORDS[int(rng.integers(len(pb.BRAND_WORDS)))]
+                    + spec["items"][int(rng.integers(len(spec["items"])))]
+                )
                 if nm not in used:
                     break
             used.add(nm)
@@ -402,8 +497,17 @@ class _Sim:
         pop[self.is_flash] = np.median(pop) * 0.25
         self.pop = pop / pop.sum()
         self.pop_cdf = np.cumsum(self.pop)
-        self.appeal = np.exp(rng.normal(0, 0.25, P))
-        self.price_factor = (self.price_cents / 10_000.0) ** -0.35
+        appeal = np.exp(rng.normal(0, 0.25, P))
+        self.appeal = appeal / float((self.pop * appeal).sum())
+        # the shop's price level: regular prices scaled so a typical order is ~_TYPICAL_PRICE yuan
+        reg = ~self.is_flash
+        w = self.pop * (self.price_cents / 10_000.0) ** -0.5
+        level = float((w * self.price_cents)[reg].sum() / w[reg].sum()) / 100
+        scaled = np.array(price) * np.where(reg, _TYPICAL_PRICE / level, 1.0)
+        scaled = np.where(reg & (scaled > 20), np.maximum(np.round(scaled / 10) * 10 - 0.1, 9.9), scaled)
+        self.price_cents = np.round(scaled * 100).astype(np.int64)
+        pf = (self.price_cents / 10_000.0) ** -0.5
+        self.price_factor = pf / float((self.pop * pf).sum())  # cheaper sells more; catalogue-neutral
 
     def _comment_bank(self) -> None:
         bank = pb.comment_pool(self.P)
@@ -419,11 +523,7 @@ class _Sim:
 
     def _enter_attrs(self) -> None:
         self.enter_attrs = np.array(
-            [
-                self.attrs.add(_dumps({"device": d, "region": r}))
-                for d in pb.DEVICES
-                for r in pb.REGIONS
-            ],
+            [self.attrs.add(_dumps({"device": d, "region": r})) for d in pb.DEVICES for r in pb.REGIONS],
             np.int32,
         )
         self.gift_attrs = np.array([self.attrs.add(_dumps({"gift_name": g[0]})) for g in pb.GIFTS], np.int32)
@@ -444,7 +544,9 @@ class _Sim:
         pool.gid = np.concatenate([pool.gid, gid])
         pool.patience = np.concatenate([pool.patience, np.exp(0.45 * (0.6 * z + 0.8 * e[0]))])
         pool.interest = np.concatenate([pool.interest, np.exp(0.55 * (0.4 * z + 0.917 * e[1]))])
-        pool.buy = np.concatenate([pool.buy, np.exp(0.95 * (0.3 * z + 0.954 * e[2]) - 0.45)])
+        pool.buy = np.concatenate(
+            [pool.buy, np.exp(_BUY_SIGMA * (0.3 * z + 0.954 * e[2]) - _BUY_SIGMA**2 / 2)]
+        )
         pool.activity = np.concatenate([pool.activity, np.exp(1.0 * (0.5 * z + 0.866 * e[3]) - 0.5)])
         pool.loyalty = np.concatenate([pool.loyalty, np.exp(0.5 * e[4] - 0.125)])
         pool.fan = np.concatenate([pool.fan, np.zeros(n, bool)])
@@ -468,9 +570,7 @@ class _Sim:
                 "room_id": room_id,
                 "index": r,
                 "streamer_ids": streamers,
-                "streamer_names": [
-                    pb.STREAMER_NAMES[(2 * r + j) % len(pb.STREAMER_NAMES)] for j in range(2)
-                ],
+                "streamer_names": [pb.STREAMER_NAMES[(2 * r + j) % len(pb.STREAMER_NAMES)] for j in range(2)],
                 "pool": _empty_pool(),
                 "campaigns": self._campaigns(room_id),
             }
@@ -491,9 +591,9 @@ class _Sim:
             return out
         alloc = rng.dirichlet(np.full(n, 4.0))
         for c in range(n):
-            ctr = float(rng.uniform(0.012, 0.028))
-            cpm = float(rng.uniform(32.0, 55.0))
-            landing = float(rng.uniform(0.68, 0.85))
+            ctr = float(rng.uniform(0.015, 0.028))
+            cpm = float(rng.uniform(42.0, 58.0))
+            landing = float(rng.uniform(0.35, 0.5))
             quality = float(np.exp(rng.normal(0, 0.25)))
             # window as fractions of the show: the first campaign runs all show
             a, b = (0.0, 1.0) if c == 0 else sorted(rng.uniform(0.0, 1.0, 2))
@@ -533,7 +633,6 @@ class _Sim:
         grid = np.arange(S + 1, dtype=np.float64)
         self.grid = grid
         tt = grid[:-1] + 0.5
-        P = self.P
         pool: _RoomPool = room["pool"]
 
         def ms(t):
@@ -550,7 +649,7 @@ class _Sim:
         flash_prods = np.flatnonzero(self.is_flash)
         flash_p = np.array([int(flash_prods[j % flash_prods.size]) for j in range(n_flash)], np.int64)
         flash_len = 240.0
-        bags = [min(420.0 + rng.uniform(-30, 30), 0.5 * S)] + [float(f) + 120.0 for f in flash_t]
+        bags = [min(600.0 + rng.uniform(-30, 30), 0.5 * S)] + [float(f) + 120.0 for f in flash_t]
         seg_s, seg_e, seg_p = self._explain_schedule(S, flash_t, flash_p, flash_len)
         exp_at = np.full(S, -1, np.int64)
         for a, b, p in zip(seg_s, seg_e, seg_p, strict=True):
@@ -565,7 +664,7 @@ class _Sim:
         treat_at = np.repeat(slot_arm, slot_len)[:S].astype(bool) & cfg.experiments
 
         # --- traffic curves ---------------------------------------------------------------------
-        ramp = 1 - np.exp(-tt / 150)
+        ramp = 1 - np.exp(-tt / 200)
         bump = np.zeros(S)
         for f in flash_t:
             x = tt - f
@@ -642,7 +741,7 @@ class _Sim:
             gap = k - pool.last_seen[human_seen]
             bought = pool.spent[human_seen] > 0
             p_ret = (
-                (0.05 + 0.36 * pool.fan[human_seen] + 0.12 * pool.club[human_seen] + 0.14 * bought)
+                (0.055 + 0.36 * pool.fan[human_seen] + 0.12 * pool.club[human_seen] + 0.22 * bought)
                 * pool.loyalty[human_seen]
                 * 0.75 ** (gap - 1)
             )
@@ -686,7 +785,9 @@ class _Sim:
             srcj = src[alive].copy()
             if j > 0:  # re-entries: back through feed/other, never a new paid click
                 r = rng.random(alive.size)
-                srcj = np.where((srcj == _S["paid"]) | (r < 0.3), np.where(r < 0.65, _S["other"], _S["feed"]), srcj)
+                srcj = np.where(
+                    (srcj == _S["paid"]) | (r < 0.3), np.where(r < 0.65, _S["other"], _S["feed"]), srcj
+                )
             dur = self._stay(srcj, s0, patience[alive], j > 0, hold_swipe, hold_med, bags)
             v_view.append(alive)
             v_start.append(s0)
@@ -702,7 +803,7 @@ class _Sim:
         v_dur = np.concatenate(v_dur)
         v_src = np.concatenate(v_src)
         v_first = np.zeros(v_view.size, bool)
-        v_first[: N] = True
+        v_first[:N] = True
         v_camp = np.where(v_first, camp[v_view], -1)
         v_end = v_start + v_dur
         v_endc = np.minimum(v_end, S)
@@ -721,7 +822,9 @@ class _Sim:
         )
         dup = (rng.random(v_view.size) < _REPEAT_ENTER_P) & (v_endc - v_start > 10)
         dt = v_start[dup] + 2 + rng.random(int(dup.sum())) * (v_endc[dup] - v_start[dup] - 4)
-        self.ev.add("enter", ms(dt), sess, user=v_user[dup], source=v_src[dup], attrs=dev[dup])
+        self.ev.add(
+            "enter", ms(dt), sess, user=v_user[dup], source=v_src[dup], campaign=v_camp[dup], attrs=dev[dup]
+        )
         lv = v_end < S - 0.5
         self.ev.add("leave", ms(v_end[lv]), sess, user=v_user[lv])
 
@@ -764,15 +867,18 @@ class _Sim:
 
         # --- commerce -------------------------------------------------------------------------------
         imp_prof = 1 + 0.5 * flash_at
-        G_imp = np.concatenate([[0], np.cumsum(imp_prof)])
-        vi, t_imp = self._poisson_in(v_start, v_endc, _IMP_RATE * interest[v_view] ** 0.3, G_imp)
+        vi, t_imp = self._poisson_in(v_start, v_endc, _IMP_RATE * interest[v_view] ** 0.3, imp_prof)
         sec = np.minimum(t_imp.astype(np.int64), S - 1)
-        prod = self._pick_products(sec, exp_at, flash_at, flash_p)
+        e_safe = np.maximum(exp_at, 0)
+        mult = np.where(flash_at & self.is_flash[e_safe], _FLASH_IMP_MULT, _EXPLAIN_IMP_MULT)
+        we = np.where(exp_at >= 0, self.pop[e_safe], 0.0)
+        q_at = (mult - 1) * we / (1 + (mult - 1) * we)
+        prod = self._pick_products(sec, q_at, exp_at)
         iv = v_view[vi]
         self.ev.add("product_impression", ms(t_imp), sess, user=v_user[vi], product=prod)
 
         explained = exp_at[sec] == prod
-        flash_hit = flash_at[sec] & np.isin(prod, flash_p)
+        flash_hit = flash_at[sec] & self.is_flash[prod]
         p_click = (
             _CLICK_BASE
             * interest[iv]
@@ -799,11 +905,17 @@ class _Sim:
             * buy[c_view]
             * self.price_factor[c_prod]
             * np.where(c_explained, _EXPLAIN_ORDER_MULT, 1.0)
-            * np.where(c_flash, 1.5, 1.0)
+            * np.where(c_flash, 1.3, 1.0)
             * np.where(arm[c_view] == 1, 1 + cfg.ab_lift, 1.0)
             * camp_q[cam_of_viewer]
         )
         p_order = np.clip(p_order, 0, 0.9)
+        if cfg.experiments:  # expected buyers of arm B with and without the treatment (true lift)
+            b_click = arm[c_view] == 1
+            p_ctrl = np.where(b_click, np.clip(p_order / (1 + cfg.ab_lift), 0, 0.9), p_order)
+            for key, pp in (("b_exp_treated", p_order), ("b_exp_control", p_ctrl)):
+                surv = np.bincount(c_view[b_click], np.log1p(-pp[b_click] * _PAY_P), minlength=N)
+                self.ab_expected[key] += float(-np.expm1(surv).sum())
         for ci in range(len(camps)):
             camps[ci]["stats"]["exp_conv"] += float((p_order * _PAY_P)[cam_of_viewer == ci].sum())
         od = rng.random(c_t.size) < p_order
@@ -826,7 +938,8 @@ class _Sim:
         o_user = v_user[c_vis][od]
         o_prod = c_prod[od]
         o_t = t_ord[od]
-        qty = np.where(self.is_flash[o_prod], 1, 1 + rng.binomial(2, 0.09, o_prod.size))
+        qty_p = np.clip(0.06 * buy[o_view], 0.01, 0.45)  # big spenders take more than one
+        qty = np.where(self.is_flash[o_prod], 1, 1 + rng.binomial(2, qty_p))
         o_amt = self.price_cents[o_prod] * qty
         self._orders(sess, room, pool, who, camp, arm, o_view, o_user, o_prod, o_t, qty, o_amt, ms, N)
 
@@ -849,7 +962,6 @@ class _Sim:
             marks = np.arange(1, mins) * 60.0
             online = np.searchsorted(starts, marks, "right") - np.searchsorted(ends, marks, "right")
             self.ev.add("online_snapshot", ms(marks), sess, count=np.maximum(online, 0))
-            # ensure the mark itself survives the ms() clip: marks are inside the show
 
         # --- pool state and truth -------------------------------------------------------------------
         pool.last_seen[who] = k
@@ -867,7 +979,7 @@ class _Sim:
                 "start": _iso(t0),
                 "end": _iso(t0 + S * 1000),
                 "viewers": int(N),
-                "returning_viewers": int((pool.last_seen[who] >= 0).sum() - new.size),
+                "returning_viewers": int(N - new.size),
                 "bots": int(n_bots),
                 "flash_deals": [
                     {
@@ -947,40 +1059,41 @@ class _Sim:
         swipe = rng.random(n) < swipe_p
         dur = np.where(swipe, 1.5 + rng.exponential(_SWIPE_MEAN_S, n), stay)
         # lucky bags: some staying viewers wait for the draw
-        for b in bags:
-            wait = (~swipe) & (s0 < b) & (s0 > b - 600) & (rng.random(n) < 0.3)
+        for j, b in enumerate(bags):
+            wait = (~swipe) & (s0 < b) & (s0 > b - 600) & (rng.random(n) < (0.45 if j == 0 else 0.2))
             dur = np.where(wait, np.maximum(dur, b - s0 + rng.uniform(3, 40, n)), dur)
         return dur
 
-    def _poisson_in(self, vs, ve, rate, G):
-        """Poisson events inside [vs, ve) with intensity rate × profile (G = its cumulative)."""
+    def _poisson_in(self, vs, ve, rate, prof=None):
+        """Poisson events inside [vs, ve) with intensity rate × prof(t), by thinning (prof per second)."""
         rng = self.rng
-        gs = np.interp(vs, self.grid, G)
-        ge = np.interp(np.maximum(ve, vs), self.grid, G)
-        n = rng.poisson(rate * (ge - gs))
+        vs = np.asarray(vs, dtype=np.float64)
+        span = np.maximum(np.asarray(ve, dtype=np.float64) - vs, 0.0)
+        pmax = 1.0 if prof is None else float(prof.max())
+        n = rng.poisson(rate * pmax * span)
         idx = np.repeat(np.arange(vs.size), n)
-        g = gs[idx] + rng.random(idx.size) * (ge - gs)[idx]
-        return idx, np.interp(g, G, self.grid)
+        t = vs[idx] + rng.random(idx.size) * span[idx]
+        if prof is not None:
+            keep = rng.random(idx.size) * pmax < prof[np.minimum(t.astype(np.int64), self.S - 1)]
+            idx, t = idx[keep], t[keep]
+        return idx, t
 
-    def _once_in(self, vs, ve, rate, G):
-        """At most one event per interval (probability 1 − e^−μ), placed like _poisson_in."""
-        rng = self.rng
-        gs = np.interp(vs, self.grid, G)
-        ge = np.interp(np.maximum(ve, vs), self.grid, G)
-        hit = rng.random(vs.size) < -np.expm1(-rate * (ge - gs))
-        idx = np.flatnonzero(hit)
-        g = gs[idx] + rng.random(idx.size) * (ge - gs)[idx]
-        return idx, np.interp(g, G, self.grid)
+    def _once_in(self, vs, ve, rate, prof=None):
+        """At most one event per interval (the process's first point: probability 1 − e^−μ)."""
+        idx, t = self._poisson_in(vs, ve, rate, prof)
+        if idx.size == 0:
+            return idx, t
+        first = np.ones(idx.size, bool)
+        first[1:] = idx[1:] != idx[:-1]
+        return idx[first], t[first]
 
-    def _pick_products(self, sec, exp_at, flash_at, flash_p):
+    def _pick_products(self, sec, q_at, exp_at):
+        """Product of each impression: the explained one with probability q_at, else by popularity."""
         rng = self.rng
         n = sec.size
-        e = exp_at[sec]
-        mult = np.where(flash_at[sec] & np.isin(e, flash_p), _FLASH_IMP_MULT, _EXPLAIN_IMP_MULT)
-        we = np.where(e >= 0, self.pop[np.maximum(e, 0)], 0.0)
-        q = (mult - 1) * we / (1 + (mult - 1) * we)
-        base = np.minimum(np.searchsorted(self.pop_cdf, rng.random(n) * self.pop_cdf[-1]), self.P - 1)
-        return np.where((e >= 0) & (rng.random(n) < q), e, base)
+        base = np.searchsorted(self.pop_cdf, rng.random(n) * self.pop_cdf[-1])
+        base = np.minimum(base, self.P - 1)
+        return np.where(rng.random(n) < q_at[sec], exp_at[sec], base)
 
     def _orders(self, sess, room, pool, who, camp, arm, o_view, o_user, o_prod, o_t, qty, o_amt, ms, N):
         cfg, rng = self.cfg, self.rng
@@ -1033,18 +1146,14 @@ class _Sim:
 
     def _engagement(self, sess, pool, who, v_view, v_user, v_start, v_endc, activity, bump, exp_at, ms, bags):
         cfg, rng = self.cfg, self.rng
-        S = self.S
         act = activity[v_view]
         # likes: bursts, more around flash deals
-        like_prof = 1 + 1.2 * bump
-        G = np.concatenate([[0], np.cumsum(like_prof)])
-        i, t = self._poisson_in(v_start, v_endc, _LIKE_RATE * act, G)
+        i, t = self._poisson_in(v_start, v_endc, _LIKE_RATE * act, 1 + 1.2 * bump)
         cnt = 1 + np.floor(np.exp(rng.normal(1.1, 1.1, i.size))).astype(np.int64)
         self.ev.add("like", ms(t), sess, user=v_user[i], count=cnt)
-        # comments: text by intent from the phrase bank; questions more while explaining
+        # comments: text by intent from the phrase bank; livelier while a product is explained
         cm_prof = 1 + 0.6 * bump + 0.3 * (exp_at >= 0)
-        G = np.concatenate([[0], np.cumsum(cm_prof)])
-        i, t = self._poisson_in(v_start, v_endc, _COMMENT_RATE * act, G)
+        i, t = self._poisson_in(v_start, v_endc, _COMMENT_RATE * act, cm_prof)
         intents = np.searchsorted(np.cumsum(_COMMENT_INTENT_P), rng.random(i.size) * sum(_COMMENT_INTENT_P))
         text = np.empty(i.size, np.int32)
         for j, nm in enumerate(pb.COMMENT_INTENTS):
@@ -1065,8 +1174,7 @@ class _Sim:
                 )
         self.ev.add("comment", ms(t), sess, user=v_user[i], text=text, tag=tag)
         # gifts
-        flat = np.concatenate([[0], np.cumsum(np.ones(S))])
-        i, t = self._poisson_in(v_start, v_endc, _GIFT_RATE * act**1.2, flat)
+        i, t = self._poisson_in(v_start, v_endc, _GIFT_RATE * act**1.2)
         g = np.minimum(np.searchsorted(self.gift_cdf, rng.random(i.size)), len(pb.GIFTS) - 1)
         gc = np.where(self.gift_cents[g] <= 100, rng.geometric(0.35, i.size), 1)
         self.ev.add(
@@ -1079,22 +1187,21 @@ class _Sim:
             attrs=self.gift_attrs[g],
         )
         # shares: share-for-coupon pushes them at flash deals
-        G = np.concatenate([[0], np.cumsum(1 + 3 * bump)])
-        i, t = self._once_in(v_start, v_endc, _SHARE_RATE * act, G)
+        i, t = self._once_in(v_start, v_endc, _SHARE_RATE * act, 1 + 3 * bump)
         self.ev.add("share", ms(t), sess, user=v_user[i])
         # follows: non-fans only, once per user per show
         u_pool = who[v_view]
         nonfan = ~pool.fan[u_pool]
-        G = np.concatenate([[0], np.cumsum(1 + 0.5 * bump)])
-        i, t = self._once_in(v_start, v_endc, _FOLLOW_RATE * np.sqrt(act) * nonfan, G)
+        i, t = self._once_in(v_start, v_endc, _FOLLOW_RATE * np.sqrt(act) * nonfan, 1 + 0.5 * bump)
         i, t = _first_per_user(u_pool[i], i, t)
         self.ev.add("follow", ms(t), sess, user=v_user[i])
         # fan club: some new followers right away, some existing fans during the show
-        new_f = i[rng.random(i.size) < _FANCLUB_AFTER_FOLLOW]
-        tf = t[np.isin(i, new_f)] + 5 + rng.exponential(60, new_f.size)
+        sel = rng.random(i.size) < _FANCLUB_AFTER_FOLLOW
+        new_f = i[sel]
+        tf = t[sel] + 5 + rng.exponential(60, new_f.size)
         ok = tf < v_endc[new_f]
         fans_now = pool.fan[u_pool] & ~pool.club[u_pool]
-        j, tj = self._once_in(v_start, v_endc, _FANCLUB_FAN_RATE * np.sqrt(act) * fans_now, flat)
+        j, tj = self._once_in(v_start, v_endc, _FANCLUB_FAN_RATE * np.sqrt(act) * fans_now)
         ci = np.concatenate([new_f[ok], j])
         ct = np.concatenate([tf[ok], tj])
         ci, ct = _first_per_user(u_pool[ci], ci, ct)
@@ -1110,9 +1217,10 @@ class _Sim:
         self.ev.add("session_start", np.array([t0]), sess, attrs=a_start)
         a_st = self.attrs.add(_dumps({"streamer_id": st[0]}))
         self.ev.add("explain_start", ms(seg_s), sess, product=seg_p, attrs=a_st)
-        self.ev.add("explain_end", ms(seg_e), sess, product=seg_p)
+        self.ev.add("explain_end", ms(seg_e), sess, product=seg_p, attrs=a_st)
         # transcript: roughly one ASR line a minute, mostly the main streamer
-        lt = np.arange(20.0, S - 5, 60.0) + rng.uniform(-15, 15, int(np.ceil((S - 25) / 60)))[: None]
+        lt = np.arange(20.0, S - 5, 60.0)
+        lt = lt + rng.uniform(-15, 15, lt.size)
         lt = np.sort(lt[(lt > 1) & (lt < S - 1)])
         fl_windows = [(f, f + 240, p) for f, p in zip(flash_t, flash_p, strict=True)]
         texts = np.empty(lt.size, np.int32)
@@ -1122,7 +1230,7 @@ class _Sim:
         cats = list(pb.VIOLATING_TRANSCRIPT)
         for j, t in enumerate(lt):  # one line per minute
             e = int(exp_at[min(int(t), S - 1)])
-            name, price = "", ""
+            name, price = "这款产品", "99"
             if e >= 0:
                 name = self.product_names[e].replace("（福利款）", "")
                 price = f"{self.price_cents[e] / 100:g}"
@@ -1178,7 +1286,6 @@ class _Sim:
             gid = pool.gid[acc]
             for g in gid.tolist():
                 self.bot_accounts[g] = kind_i
-            pool.last_seen[acc] = max(0, pool.last_seen[acc].max(initial=0))
             name = BOT_KINDS[kind_i]
             if name == "viewer_bot":
                 # waves of accounts entering and leaving within seconds, several times each
@@ -1208,12 +1315,11 @@ class _Sim:
             self.ev.add("leave", ms(e[lv]), sess, user=u[lv])
             starts.append(s0)
             ends.append(np.minimum(e, S))
-            flat = np.concatenate([[0], np.cumsum(np.ones(S))])
             if name == "like_farm":
-                i, t = self._poisson_in(s0, np.minimum(e, S), np.full(u.size, 1 / 6), flat)
+                i, t = self._poisson_in(s0, np.minimum(e, S), 1 / 6)
                 self.ev.add("like", ms(t), sess, user=u[i], count=rng.integers(100, 1000, i.size))
             elif name == "comment_spam":
-                i, t = self._poisson_in(s0, np.minimum(e, S), np.full(u.size, 1 / 25), flat)
+                i, t = self._poisson_in(s0, np.minimum(e, S), 1 / 25)
                 bank = self.comment_by_intent["spam"]
                 own = bank[rng.integers(0, bank.size, u.size)]
                 tx = np.where(rng.random(i.size) < 0.8, own[i], bank[rng.integers(0, bank.size, i.size)])
@@ -1251,79 +1357,93 @@ class _Sim:
 
     # ----- assemble ----------------------------------------------------------------------------
     def _finish(self) -> SimResult:
-        cfg = self.cfg
-        c = self.ev.concat()
-        n = c["ts"].size
-        order = np.argsort(c["ts"], kind="stable")
-        c = {k: v[order] for k, v in c.items()}
-        # per-session running number for event ids
-        sess = c["sess"]
-        by_sess = np.argsort(sess, kind="stable")
-        counts = np.bincount(sess, minlength=len(self.session_ids))
-        firsts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        rank = np.empty(n, np.int64)
-        rank[by_sess] = np.arange(n) - np.repeat(firsts, counts)
-        sid_mat = np.array([list((s + "-").encode()) for s in self.session_ids], np.uint8)
-        event_id = _prefixed(sid_mat[sess], rank, 9)
-        # order ids: per session, numbered by order time
-        if self.n_orders:
-            o_sess = np.concatenate(self.order_sess)
-            o_t = np.concatenate(self.order_t)
-            o_rank_order = np.lexsort((o_t, o_sess))
-            o_counts = np.bincount(o_sess, minlength=len(self.session_ids))
-            o_first = np.concatenate([[0], np.cumsum(o_counts)[:-1]])
-            o_num = np.empty(self.n_orders, np.int64)
-            o_num[o_rank_order] = np.arange(self.n_orders) - np.repeat(o_first, o_counts) + 1
-            o_mat = np.array([list((s + "-o").encode()) for s in self.session_ids], np.uint8)
-            order_pool = _prefixed(o_mat[o_sess], o_num, 6)
-        else:
-            order_pool = pa.array([], pa.string())
-        # users
-        gids = np.arange(self.n_users, dtype=np.int64)
-        user_pool = _prefixed(b"u", (gids * 6_700_417 + 1_234_567_891) % 10_000_000_000, 10)
-        # variants: the viewer's A/B arm on viewer events, the switchback arm on room-level events
-        if cfg.experiments:
-            arms = np.concatenate(self.user_arm) if self.user_arm else np.zeros(0, np.int8)
-            t0s = np.array(self.session_t0, np.int64)[sess]
-            slot_ms = max(1, cfg.switchback_minutes) * 60_000
-            slot_idx = np.maximum((c["ts"] - t0s) // slot_ms, 0)
-            lens = np.array([a.size for a in self.slot_arms])
-            offs = np.concatenate([[0], np.cumsum(lens)[:-1]])
-            flat_slots = np.concatenate(self.slot_arms).astype(np.int16)
-            slot_idx = np.minimum(slot_idx, lens[sess] - 1)
-            sw = flat_slots[offs[sess] + slot_idx] + 2
-            variant = np.where(c["user"] >= 0, arms[np.maximum(c["user"], 0)], sw).astype(np.int16)
-        else:
-            variant = np.full(n, -1, np.int16)
-        room_ids = pa.array([r["room_id"] for r in self.rooms])
-        camp_ids = []
-        camp_codes = []
+        cfg, ev = self.cfg, self.ev
+        n = ev.n
+        n_sess = len(self.session_ids)
+        sizes = np.array([p[3].size for p in ev.parts], np.int64)
+        ts = np.concatenate([p[3] for p in ev.parts])
+        typ = np.repeat(np.array([p[0] for p in ev.parts], np.int64), sizes)
+        sess = np.repeat(np.array([p[1] for p in ev.parts], np.int64), sizes)
+        # dense columns travel packed through the sort; sparse ones as (row, value) pairs
+        pack_a = typ | (ev.dense("product") + 1) << 5
+        pack_u = (ev.dense("user") + 1) | (sess << 36)
+        del typ, sess
+        order = _radix_argsort(ts - ts.min())
+        ts = ts[order]
+        pack_a = pack_a[order]
+        pack_u = pack_u[order]
+        inv = np.empty(n, np.int64)
+        inv[order] = np.arange(n)
+        del order
+        typ = pack_a & 31
+        product = (pack_a >> 5) - 1
+        user = (pack_u & (1 << 36) - 1) - 1
+        sess = pack_u >> 36
+        del pack_a, pack_u
+        sp = {}
+        for name in _SPARSE:
+            rows, vals = ev.sparse(name)
+            pos = inv[rows]
+            o = np.argsort(pos)
+            sp[name] = (pos[o], vals[o])
+        del inv
+        # campaign codes (room * 1000 + index) → position in the campaign list
+        camp_ids, camp_codes = [], []
         for r in self.rooms:
             for ci, cc in enumerate(r["campaigns"]):
                 camp_ids.append(cc["campaign_id"])
                 camp_codes.append(r["index"] * 1000 + ci)
-        code_to_pos = np.full(max(camp_codes, default=0) + 1, -1, np.int64)
+        code_to_pos = np.zeros(max(camp_codes, default=0) + 1, np.int64)
         code_to_pos[camp_codes] = np.arange(len(camp_codes))
-        campaign = np.where(c["campaign"] >= 0, code_to_pos[np.maximum(c["campaign"], 0)], -1)
+        cpos, cval = sp["campaign"]
+        sp["campaign"] = (cpos, code_to_pos[cval])
+        # variant: the viewer's A/B arm on viewer events, the switchback slot's arm on room events
+        if cfg.experiments:
+            arms = np.concatenate(self.user_arm)
+            variant = arms[np.maximum(user, 0)].astype(np.int8)
+            room_rows = np.flatnonzero(user < 0)
+            rs = sess[room_rows]
+            slot_ms = max(1, cfg.switchback_minutes) * 60_000
+            lens = np.array([a.size for a in self.slot_arms], np.int64)
+            offs = np.concatenate([[0], np.cumsum(lens)[:-1]])
+            t0s = np.array(self.session_t0, np.int64)[rs]
+            slot = np.clip((ts[room_rows] - t0s) // slot_ms, 0, lens[rs] - 1)
+            variant[room_rows] = np.concatenate(self.slot_arms)[offs[rs] + slot] + 2
+        else:
+            variant = np.full(n, -1, np.int8)
+        # event ids "<session_id>-<running number in the session>", order ids "<session_id>-o<n>"
+        event_id = self._event_ids(sess)
+        order_mat = self._order_ids()
+        user_mat = self._user_ids()
+        if n_sess == 1:
+            room_col = pa.repeat(self.rooms[self.session_room[0]]["room_id"], n)
+            sess_col = pa.repeat(self.session_ids[0], n)
+        else:
+            room_col = pa.array([r["room_id"] for r in self.rooms]).take(
+                pa.array(np.array(self.session_room, np.int64)[sess])
+            )
+            sess_col = pa.array(self.session_ids).take(pa.array(sess))
         cols = {
             "event_id": event_id,
-            "ts": pa.array(c["ts"], pa.int64()),
-            "room_id": room_ids.take(pa.array(np.array(self.session_room, np.int64)[sess])),
-            "session_id": pa.array(self.session_ids).take(pa.array(sess.astype(np.int64))),
-            "user_id": _take(user_pool, c["user"]),
-            "type": pa.array(TYPES).take(pa.array(c["type"].astype(np.int64))),
-            "source": _take(pa.array(SRC), c["source"]),
-            "product_id": _take(pa.array(self.product_ids), c["product"]),
-            "order_id": _take(order_pool, c["order"]),
-            "campaign_id": _take(pa.array(camp_ids, pa.string()), campaign),
-            "amount": _decimal_from_cents(c["amount"]),
-            "count": _int_or_null(c["count"]),
-            "text": _take(self.texts.array(), c["text"]),
+            "ts": pa.array(ts, pa.int64()),
+            "room_id": room_col,
+            "session_id": sess_col,
+            "user_id": _rows_strings(user_mat, user),
+            "type": pa.array(TYPES).take(pa.array(typ)),
+            "source": _sparse_take(pa.array(SRC), n, *sp["source"]),
+            "product_id": _take(pa.array(self.product_ids), product),
+            "order_id": _sparse_rows(order_mat, n, *sp["order"]),
+            "campaign_id": _sparse_take(pa.array(camp_ids, pa.string()), n, *sp["campaign"]),
+            "amount": _sparse_decimal(n, *sp["amount"]),
+            "count": _sparse_int(n, *sp["count"]),
+            "text": _sparse_take(self.texts.array(), n, *sp["text"]),
             "variant": _take(pa.array(VARIANTS), variant),
-            "attrs": _take(self.attrs.array(), c["attrs"]),
+            "attrs": _sparse_take(self.attrs.array(), n, *sp["attrs"]),
         }
         table = pa.table([cols[f] for f in INPUT_FIELDS], names=list(INPUT_FIELDS))
-        truth = self._truth(c, event_id, user_pool, order_pool)
+        tpos, tval = sp["tag"]
+        tag_ids = dict(zip(tval.tolist(), event_id.take(pa.array(tpos)).to_pylist(), strict=True))
+        truth = self._truth(tag_ids, user_mat, order_mat)
         products = pa.table(
             {
                 "product_id": pa.array(self.product_ids),
@@ -1334,28 +1454,68 @@ class _Sim:
         )
         return SimResult(events=table, truth=truth, products=products, config=cfg)
 
-    def _truth(self, c, event_id, user_pool, order_pool) -> dict:
+    def _event_ids(self, sess: np.ndarray) -> pa.Array:
+        n_sess = len(self.session_ids)
+        if n_sess == 1:
+            return _strings_from_rows(_seq_ids((self.session_ids[0] + "-").encode(), sess.size))
+        counts = np.bincount(sess, minlength=n_sess)
+        blocks = [_seq_ids((s + "-").encode(), int(c)) for s, c in zip(self.session_ids, counts, strict=True)]
+        by_sess = _radix_argsort(sess)
+        row = np.empty(sess.size, np.int64)
+        row[by_sess] = np.arange(sess.size)  # rows of the stacked blocks, in time order
+        return _strings_from_rows(_rows(np.concatenate(blocks), row))
+
+    def _user_ids(self) -> np.ndarray:
+        """ "u" + 9 digits: a fixed bijection of the running user number, so ids look random."""
+        gids = np.arange(self.n_users, dtype=np.int64)
+        mat = np.empty((gids.size, 10), np.uint8)
+        mat[:, 0] = ord("u")
+        _put_digits(mat, 1, (gids * 387_420_489 + 123_456_789) % 1_000_000_000, 9)
+        return mat
+
+    def _order_ids(self) -> np.ndarray:
+        n_sess = len(self.session_ids)
+        if not self.n_orders:
+            return np.zeros((0, 1), np.uint8)
+        o_sess = np.concatenate(self.order_sess).astype(np.int64)
+        o_t = np.concatenate(self.order_t)
+        by = np.lexsort((o_t, o_sess))
+        counts = np.bincount(o_sess, minlength=n_sess)
+        first = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        num = np.empty(self.n_orders, np.int64)
+        num[by] = np.arange(self.n_orders) - np.repeat(first, counts) + 1
+        pre = np.frombuffer("".join(s + "-o" for s in self.session_ids).encode(), np.uint8).reshape(
+            n_sess, -1
+        )
+        p = pre.shape[1]
+        mat = np.empty((self.n_orders, p + 6), np.uint8)
+        mat[:, :p] = pre[o_sess]
+        _put_digits(mat, p, num, 6)
+        return mat
+
+    def _truth(self, tag_ids: dict[int, str], user_mat: np.ndarray, order_mat: np.ndarray) -> dict:
         cfg = self.cfg
-        tagged = np.flatnonzero(c["tag"] >= 0)
-        ids = event_id.take(pa.array(tagged)).to_pylist()
-        viol = [None] * len(self.violations)
-        for row, eid in zip(tagged.tolist(), ids, strict=True):
-            v = self.violations[int(c["tag"][row])]
-            viol[int(c["tag"][row])] = {
-                "event_id": eid,
-                "session_id": self.session_ids[v["session"]],
-                "kind": v["kind"],
-                "category": v["category"],
-                "category_zh": pb.VIOLATION_CATEGORIES[v["category"]][0],
-                "text": v["text"],
-            }
-        bot_g = np.array(sorted(self.bot_accounts), np.int64)
-        bot_u = user_pool.take(pa.array(bot_g)).to_pylist() if bot_g.size else []
-        accounts = {u: BOT_KINDS[self.bot_accounts[int(g)]] for u, g in zip(bot_u, bot_g, strict=True)}
-        counts = {k: 0 for k in BOT_KINDS}
+
+        def row_str(mat, i):
+            return bytes(mat[i]).decode()
+
+        viol = []
+        for k, v in enumerate(self.violations):
+            viol.append(
+                {
+                    "event_id": tag_ids[k],
+                    "session_id": self.session_ids[v["session"]],
+                    "kind": v["kind"],
+                    "category": v["category"],
+                    "category_zh": pb.VIOLATION_CATEGORIES[v["category"]][0],
+                    "text": v["text"],
+                }
+            )
+        accounts = {row_str(user_mat, g): BOT_KINDS[k] for g, k in sorted(self.bot_accounts.items())}
+        counts = dict.fromkeys(BOT_KINDS, 0)
         for kind in accounts.values():
             counts[kind] += 1
-        fake = order_pool.take(pa.array(self.fake_orders, pa.int64())).to_pylist() if self.fake_orders else []
+        fake = [row_str(order_mat, o) for o in self.fake_orders]
         camps = []
         for r in self.rooms:
             for cc in r["campaigns"]:
@@ -1409,8 +1569,14 @@ class _Sim:
                     "unit": "user",
                     "arms": ["A", "B"],
                     "control": "A",
-                    "affects": "order probability per product click (buyers ÷ viewers)",
+                    "affects": "order probability per product click; true_conversion_lift is the expected "
+                    "relative lift of buyers ÷ viewers it causes for arm B's viewers",
                     "true_relative_lift": cfg.ab_lift if cfg.experiments else 0.0,
+                    "true_conversion_lift": (
+                        round(self.ab_expected["b_exp_treated"] / self.ab_expected["b_exp_control"] - 1, 6)
+                        if cfg.experiments and self.ab_expected["b_exp_control"] > 0
+                        else 0.0
+                    ),
                     "realized": ab if cfg.experiments else {},
                 },
                 "switchback": {
@@ -1487,21 +1653,45 @@ def simulate(cfg: SimConfig | None = None) -> SimResult:
 
 
 def write_simulation(result: SimResult, out_path: str | Path) -> dict[str, Path]:
-    """Write events (format by extension), ``<stem>.truth.json`` and ``<stem>.products.csv`` beside them."""
+    """Write the events (format by extension), ``<out>.truth.json`` and ``<out>.products.csv``.
+
+    ``show.parquet`` → ``show.parquet``, ``show.parquet.truth.json``, ``show.parquet.products.csv``.
+    """
+    import polars as pl
+
     from liveops.eventio import write_events
 
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_events(result.events, out)
-    stem = out.with_suffix("")
-    truth_path = stem.with_name(stem.name + ".truth.json")
-    products_path = stem.with_name(stem.name + ".products.csv")
+    truth_path = out.with_name(out.name + ".truth.json")
+    products_path = out.with_name(out.name + ".products.csv")
     truth_path.write_text(json.dumps(result.truth, ensure_ascii=False, indent=1), encoding="utf-8")
-    import polars as pl
-
     pl.from_arrow(result.products).write_csv(products_path)
     return {"events": out, "truth": truth_path, "products": products_path}
 
 
-def _unused() -> None:  # pragma: no cover - keep UTC import for callers building start times
-    _ = UTC
+def main(argv: list[str] | None = None) -> None:
+    """``python -m liveops.simulate --out show.parquet [--viewers N --rooms R --sessions K --seed S …]``"""
+    import argparse
+
+    ap = argparse.ArgumentParser(description="Simulate live-selling shows (events + ground truth).")
+    ap.add_argument("--out", required=True, help="events file: .jsonl, .ndjson, .csv or .parquet")
+    for f in SimConfig.__dataclass_fields__.values():
+        if f.type in ("int", "float"):
+            kind = int if f.type == "int" else float
+            ap.add_argument("--" + f.name.replace("_", "-"), type=kind, default=f.default)
+        elif f.type == "bool":
+            ap.add_argument(
+                "--" + f.name.replace("_", "-"), action=argparse.BooleanOptionalAction, default=f.default
+            )
+    ap.add_argument("--start", default=SimConfig.start)
+    args = vars(ap.parse_args(argv))
+    out = args.pop("out")
+    res = simulate(SimConfig(**args))
+    paths = write_simulation(res, out)
+    print(json.dumps({k: str(v) for k, v in paths.items()} | {"events_rows": res.events.num_rows}))
+
+
+if __name__ == "__main__":
+    main()
