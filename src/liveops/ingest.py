@@ -246,7 +246,8 @@ FROM (
     json_type(_j, {paths}) AS _k
   FROM (
     SELECT _pos, _s, CASE WHEN json_valid(_s) AND json_type(_s) = 'OBJECT' THEN _s::JSON END AS _j
-    FROM (SELECT _pos, rtrim(TRY(decode(_line)), chr(13)) AS _s FROM {src})
+    FROM (SELECT _pos, rtrim(TRY(decode(_line)), chr(10) || chr(13)) AS _s FROM {src}
+          WHERE NOT (octet_length(_line) <= 2 AND coalesce(rtrim(TRY(decode(_line)), chr(10) || chr(13)) = '', FALSE)))
   )
 )
 """
@@ -511,33 +512,39 @@ STORED_COLUMNS = (
 def _store(
     con: duckdb.DuckDBPyConnection, staged_sql: str, file_label: str, deadletter: Path | None
 ) -> IngestResult:
-    """Validate the staged relation, store good rows once, write rejected rows to the dead-letter file."""
+    """Validate the staged relation, store good rows once, write rejected rows to the dead-letter file.
+
+    One pass inserts the valid rows whose event_id is not stored yet. Duplicates inside the batch are
+    looked for on a 64-bit hash first, so the exact keep-the-first-row step runs only when there are
+    any; rejected rows are fetched only when the counts say some rows were not stored.
+    """
     res = IngestResult(file=file_label)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _checked AS {_validated_sql(staged_sql)}")
-    res.read = con.execute("SELECT count(*) FROM _checked").fetchall()[0][0]
-    rejected = con.sql(
-        "SELECT _pos, _raw, _errors FROM _checked WHERE _bad ORDER BY _pos"
-    ).to_arrow_table()
-    res.rejected = rejected.num_rows
-    if res.rejected:
-        _write_deadletter(con, rejected, file_label, deadletter, res)
-    # Keep the first row per event_id inside the batch, then skip ids already stored.
-    before = con.execute("SELECT count(*) FROM events").fetchall()[0][0]
-    con.execute(
-        f"""
-        INSERT INTO events
-        SELECT {STORED_COLUMNS} FROM (
-          SELECT * FROM _checked WHERE NOT _bad
-          QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY _pos) = 1
-        ) c
-        WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = c.event_id)
-        """
+    con.execute(f"CREATE OR REPLACE TEMP VIEW _checked AS {_validated_sql(staged_sql)}")
+    res.read = _scalar(con, f"SELECT count(*) FROM ({staged_sql})")
+    before = _scalar(con, "SELECT count(*) FROM events")
+    batch_dups = _scalar(
+        con,
+        f"""SELECT count(*) FROM (SELECT hash(event_id) AS h FROM ({staged_sql}) WHERE event_id IS NOT NULL
+            GROUP BY h HAVING count(*) > 1)""",
     )
-    after = con.execute("SELECT count(*) FROM events").fetchall()[0][0]
-    res.stored = after - before
+    good = "SELECT * FROM _checked WHERE NOT _bad"
+    if batch_dups:
+        good += " QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY _pos) = 1"
+    seen = "ANTI JOIN events e ON c.event_id = e.event_id" if before else ""
+    con.execute(f"INSERT INTO events SELECT {STORED_COLUMNS} FROM ({good}) c {seen}")
+    res.stored = _scalar(con, "SELECT count(*) FROM events") - before
+    if res.read > res.stored:
+        rejected = con.sql("SELECT _pos, _raw, _errors FROM _checked WHERE _bad ORDER BY _pos").to_arrow_table()
+        res.rejected = rejected.num_rows
+        if res.rejected:
+            _write_deadletter(con, rejected, file_label, deadletter, res)
     res.duplicate = res.read - res.rejected - res.stored
-    con.execute("DROP TABLE _checked")
+    con.execute("DROP VIEW _checked")
     return res
+
+
+def _scalar(con: duckdb.DuckDBPyConnection, sql: str):
+    return con.execute(sql).fetchall()[0][0]
 
 
 def _write_deadletter(
@@ -584,23 +591,18 @@ def _write_deadletter(
 
 
 def _split_lines(data: bytes, first_line: int) -> pa.Table:
-    """Lines of a byte buffer as an Arrow binary column, without a Python loop per line."""
+    """Lines of a byte buffer as an Arrow binary column over the same bytes (no copy, no Python loop).
+
+    Each line keeps its trailing newline (stripped in SQL); blank lines are dropped there too.
+    """
     arr = np.frombuffer(data, np.uint8)
     nl = np.flatnonzero(arr == 10)
-    ends = np.append(nl, len(data)) if (len(data) and data[-1:] != b"\n") else nl
-    starts = np.concatenate([[0], nl + 1])[: len(ends)]
-    keep = ends > starts  # skip empty lines
-    starts, ends = starts[keep], ends[keep]
-    pos = np.flatnonzero(keep).astype(np.int64) + first_line
-    lens = ends - starts
-    offsets = np.zeros(len(starts) + 1, dtype=np.int64)
-    np.cumsum(lens, out=offsets[1:])
-    # Dropping every newline byte leaves the non-empty lines back to back, matching the offsets.
-    body = np.delete(arr, nl) if len(nl) else arr
-    lines = pa.LargeBinaryArray.from_buffers(
-        pa.large_binary(), len(starts), [None, pa.py_buffer(offsets), pa.py_buffer(body.tobytes())]
-    )
-    return pa.table({"_pos": pos, "_line": lines})
+    offsets = np.concatenate([[0], nl + 1]).astype(np.int64)
+    if offsets[-1] != len(data):
+        offsets = np.append(offsets, np.int64(len(data)))
+    n = len(offsets) - 1
+    lines = pa.LargeBinaryArray.from_buffers(pa.large_binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+    return pa.table({"_pos": np.arange(first_line, first_line + n, dtype=np.int64), "_line": lines})
 
 
 def _jsonl_chunks(path: str) -> Iterator[tuple[bytes, int]]:
@@ -644,7 +646,10 @@ def ingest_file(
             con.register("_lines", lines)
             try:
                 con.execute("BEGIN")
-                total.add(_store(con, _stage_jsonl_sql("_lines"), path, deadletter))
+                # JSON is parsed once into a typed temp table; validation and insert read that.
+                con.execute(f"CREATE OR REPLACE TEMP TABLE _staged AS {_stage_jsonl_sql('_lines')}")
+                total.add(_store(con, "SELECT * FROM _staged", path, deadletter))
+                con.execute("DROP TABLE _staged")
                 con.execute("COMMIT")
             except Exception:
                 con.execute("ROLLBACK")

@@ -64,7 +64,7 @@ def fmt_value(key: str, v: Any) -> str:
     if m is not None and m.unit == "元":
         return f"¥{v:,.2f}"
     if isinstance(v, float):
-        if key.endswith(("rate", "_share", "retention", "retained")):
+        if key.endswith(("rate", "_share", "retention", "retained", "change")):
             return f"{v * 100:.2f}%"
         return f"{v:,.2f}" if not v.is_integer() else f"{int(v):,}"
     if isinstance(v, int):
