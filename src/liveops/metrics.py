@@ -8,8 +8,10 @@ concurrency need visit intervals and come from ``visits()``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
 import ibis
 import ibis.expr.types as ir
@@ -38,7 +40,8 @@ class Metric:
     den: str | None = None  # ratio: denominator measure key
     scale: float = 1.0
     variant: str | None = None  # "uv" or "pv" where both exist
-    agg: Callable[[ir.Table], ir.Scalar] | None = None  # measure: aggregation over events
+    agg: Agg | None = None  # measure: aggregation over events
+    needs: tuple[str, ...] = ()  # measure derived from other measures
     visit_based: bool = False  # measure computed from visit intervals
 
     @property
@@ -61,24 +64,56 @@ def _is(t: ir.Table, *types: str) -> ir.BooleanValue:
     return t.type == types[0] if len(types) == 1 else t.type.isin(types)
 
 
-def _uv(*types: str):
-    return lambda t: t.user_id.nunique(where=_is(t, *types))
+@dataclass(frozen=True)
+class Agg:
+    """How a measure aggregates events of some types: distinct viewers, rows, a sum, or distinct values.
+
+    Declared rather than written as one Ibis expression so every measure can be computed in two cheap
+    steps (per viewer, then per group) instead of dozens of COUNT(DISTINCT …) over every event.
+    """
+
+    kind: str  # "uv" | "rows" | "sum" | "distinct"
+    types: tuple[str, ...]
+    col: str | None = None
+    where: Callable[[ir.Table], ir.BooleanValue] | None = None
+    default: int | None = None  # value for a null `col` in sums
+
+    def cond(self, t: ir.Table) -> ir.BooleanValue:
+        c = _is(t, *self.types)
+        return c & self.where(t) if self.where is not None else c
+
+    def expr(self, t: ir.Table) -> ir.Scalar:
+        """The measure as a single aggregation over events (the definition; also used on tiny inputs)."""
+        if self.kind == "uv":
+            return t.user_id.nunique(where=self.cond(t))
+        if self.kind == "rows":
+            return self.cond(t).sum()
+        if self.kind == "distinct":
+            return t[self.col].nunique(where=self.cond(t))
+        return self._value(t).sum(where=self.cond(t))
+
+    def _value(self, t: ir.Table) -> ir.Value:
+        return t[self.col] if self.default is None else t[self.col].fill_null(self.default)
 
 
-def _pv(*types: str):
-    return lambda t: _is(t, *types).sum()
+def _uv(*types: str, where=None) -> Agg:
+    return Agg("uv", types, where=where)
 
 
-def _sum_count(*types: str):
-    return lambda t: t["count"].sum(where=_is(t, *types))
+def _pv(*types: str) -> Agg:
+    return Agg("rows", types)
 
 
-def _sum_amount(*types: str):
-    return lambda t: t.amount.sum(where=_is(t, *types))
+def _sum_count(*types: str) -> Agg:
+    return Agg("sum", types, "count")
 
 
-def _distinct(col: str, *types: str):
-    return lambda t: t[col].nunique(where=_is(t, *types))
+def _sum_amount(*types: str) -> Agg:
+    return Agg("sum", types, "amount")
+
+
+def _distinct(col: str, *types: str) -> Agg:
+    return Agg("distinct", types, col)
 
 
 # --- traffic / efficiency -------------------------------------------------------------------
@@ -129,7 +164,7 @@ _m(
     "paid",
     "人",
     "distinct users entering with source `paid`",
-    lambda t: t.user_id.nunique(where=(t.type == "enter") & (t.source == "paid")),
+    _uv("enter", where=lambda t: t.source == "paid"),
 )
 _r(
     "paid_traffic_share",
@@ -494,7 +529,7 @@ _m(
     "effect",
     "件",
     "Σ `count` (default 1) of `order`",
-    lambda t: t["count"].fill_null(1).sum(where=t.type == "order"),
+    Agg("sum", ("order",), "count", default=1),
 )
 _m(
     "pay_orders",
@@ -623,9 +658,7 @@ _m(
     "risk",
     "元",
     "gmv − Σ `amount` of `refund`",
-    lambda t: (
-        t.amount.sum(where=t.type == "pay").fill_null(0) - t.amount.sum(where=t.type == "refund").fill_null(0)
-    ),
+    needs=("gmv", "refund_amount"),
 )
 _m(
     "unpaid_orders",
@@ -656,7 +689,7 @@ _m(
     "paid",
     "次",
     "Σ `attrs.clicks` of `ad_spend`",
-    lambda t: t.clicks.sum(where=t.type == "ad_spend"),
+    Agg("sum", ("ad_spend",), "clicks"),
 )
 _r("roi", "投产比(整体ROI)", "ROI (overall)", "paid", "ratio", "gmv ÷ ad_cost", "gmv", "ad_cost")
 _r("roi_net", "净成交ROI", "Net ROI", "paid", "ratio", "net_gmv ÷ ad_cost", "net_gmv", "ad_cost")
@@ -708,8 +741,56 @@ MONEY_KEYS = {m.key for m in CATALOG.values() if m.unit == "元"}
 
 
 def measure_exprs(t: ir.Table, keys: Sequence[str] | None = None) -> dict[str, ir.Scalar]:
-    ms = MEASURES if keys is None else [CATALOG[k] for k in keys if CATALOG[k].agg is not None]
-    return {m.key: m.agg(t) for m in ms}
+    """Each measure as one aggregation expression (the plain definition)."""
+    return {m.key: m.agg.expr(t) for m in _measures(keys)}
+
+
+def _measures(keys: Sequence[str] | None) -> list[Metric]:
+    if keys is None:
+        return MEASURES
+    wanted = set(keys)
+    for k in keys:
+        m = CATALOG.get(k)
+        if m is not None and m.is_ratio:
+            wanted |= {m.num, m.den}
+    for k in list(wanted):
+        wanted |= set(CATALOG[k].needs) if k in CATALOG else set()
+    return [m for m in MEASURES if m.key in wanted]
+
+
+def aggregate(t: ir.Table, by: Sequence[str], keys: Sequence[str] | None = None) -> pd.DataFrame:
+    """Measures per group in two steps: per (group, viewer) flags and sums, then per group.
+
+    A viewer-count measure becomes "does this viewer have such an event" at the first step and a
+    plain sum at the second, so no COUNT(DISTINCT) runs over the raw events. Distinct order ids are
+    counted on the few order/pay/refund rows only.
+    """
+    by = list(by)
+    ms = _measures(keys)
+    step1: dict[str, ir.Scalar] = {}
+    for m in ms:
+        a = m.agg
+        if a.kind == "uv":
+            step1[m.key] = (a.cond(t) & t.user_id.notnull()).any()
+        elif a.kind == "rows":
+            step1[m.key] = a.cond(t).sum()
+        elif a.kind == "sum":
+            step1[m.key] = a._value(t).sum(where=a.cond(t))
+    per_user = t.group_by([*by, "user_id"]).aggregate(**step1)
+    step2 = {
+        k: (per_user[k].cast("int64").sum() if CATALOG[k].agg.kind == "uv" else per_user[k].sum())
+        for k in step1
+    }
+    df = per_user.group_by(by).aggregate(**step2).execute() if step2 else t.select(*by).distinct().execute()
+    distinct = [m for m in ms if m.agg.kind == "distinct"]
+    if distinct:
+        types = sorted({ty for m in distinct for ty in m.agg.types})
+        f = t.filter(t.type.isin(types))
+        d = f.group_by(by).aggregate(**{m.key: m.agg.expr(f) for m in distinct}).execute()
+        df = df.merge(d, on=by, how="left")
+        for m in distinct:
+            df[m.key] = df[m.key].fillna(0).astype("int64")
+    return df
 
 
 def session_bounds(t: ir.Table) -> ir.Table:
@@ -764,7 +845,7 @@ def visits(t: ir.Table) -> ir.Table:
         first=j._n == 0,
         since_start_ms=j.ts.delta(j.start, unit="millisecond"),
     )
-    return out.mutate(seconds=out.end.delta(out.start, unit="millisecond") / 1000.0)
+    return out.mutate(seconds=out.end.delta(out.start, unit="millisecond").cast("float64") / 1000.0)
 
 
 def online_changes(v: ir.Table) -> ir.Table:
@@ -779,8 +860,11 @@ def online_changes(v: ir.Table) -> ir.Table:
 
 def visit_measures(t: ir.Table, group_cols: Sequence[str] = ("session_id",)) -> pd.DataFrame:
     """Watch time, visits and online figures per group (group by session or by session + source)."""
-    v = visits(t)
-    gcols = list(group_cols)
+    with visits(t).cache() as v:  # computed once, read by the aggregates and the concurrency curve
+        return _visit_measures(t, v, list(group_cols))
+
+
+def _visit_measures(t: ir.Table, v: ir.Table, gcols: list[str]) -> pd.DataFrame:
     agg = (
         v.group_by(gcols)
         .aggregate(
@@ -796,7 +880,9 @@ def visit_measures(t: ir.Table, group_cols: Sequence[str] = ("session_id",)) -> 
     if gcols != ["session_id"]:
         return agg
     b = session_bounds(t)
-    bounds = b.mutate(duration_seconds=b.end.delta(b.start, unit="millisecond") / 1000.0).execute()
+    bounds = b.mutate(
+        duration_seconds=b.end.delta(b.start, unit="millisecond").cast("float64") / 1000.0
+    ).execute()
     snaps = t.filter(t.type == "online_snapshot")
     snap_agg = snaps.group_by("session_id").aggregate(snap_peak=snaps["count"].max()).execute()
     snap_avg = _snapshot_time_weighted(t).execute()
@@ -829,12 +915,21 @@ def add_ratios(df: pd.DataFrame) -> pd.DataFrame:
     df = df.copy()
     if "orders" in df and "pay_orders" in df:
         df["unpaid_orders"] = df["orders"] - df["pay_orders"]
+    if "gmv" in df and "refund_amount" in df:
+        df["net_gmv"] = [_dec(g) - _dec(r) for g, r in zip(df["gmv"], df["refund_amount"], strict=True)]
     for m in RATIOS:
         if m.num in df and m.den in df:
             num = pd.to_numeric(df[m.num], errors="coerce").astype("float64")
             den = pd.to_numeric(df[m.den], errors="coerce").astype("float64")
             df[m.key] = (num / den.where(den != 0)) * m.scale
     return df
+
+
+def _dec(v) -> Decimal:
+    """Money as an exact Decimal (a missing sum is 0)."""
+    if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA:
+        return Decimal(0)
+    return v if isinstance(v, Decimal) else Decimal(str(v))
 
 
 def _normalise(df: pd.DataFrame) -> pd.DataFrame:
@@ -853,7 +948,7 @@ def compute(
 ) -> pd.DataFrame:
     """Every catalog metric per group of ``by`` columns (which must exist on ``t``)."""
     gcols = list(by)
-    agg = t.group_by(gcols).aggregate(**measure_exprs(t, keys)).execute()
+    agg = aggregate(t, gcols, keys)
     if with_visits and gcols == ["session_id"]:
         agg = agg.merge(visit_measures(t), on="session_id", how="left")
     return _normalise(add_ratios(agg))
