@@ -519,21 +519,24 @@ def segments(t: ir.Table, session_id: str, max_minutes: int = 30) -> Segments:
     v = M.visits(s)
     vdf = v.select("user_id", "start", "end", "seconds", "first", "since_start_ms").execute()
     ev = s.filter(s.type.isin((*M.INTERACTION_TYPES, "product_click", "pay", "order")))
-    ev = with_product(ev).select("ts", "type", "product_id", "amount", "user_id").execute()
+    ev = with_product(ev)
+    ev = ev.select("ts", "type", "product_id", amount=ev.amount.cast("float64")).execute()
     rows = []
     vs = pd.to_datetime(vdf["start"]).to_numpy()
     ve = pd.to_datetime(vdf["end"]).to_numpy()
+    ucode = pd.factorize(vdf["user_id"])[0]  # integer viewer ids: distinct counts per segment stay cheap
+    typ = ev["type"].to_numpy()
+    prod = ev["product_id"].to_numpy()
+    is_inter = np.isin(typ, M.INTERACTION_TYPES)
     ets = pd.to_datetime(ev["ts"]).to_numpy()
     amt = pd.to_numeric(ev["amount"]).astype(float).fillna(0).to_numpy()
     for i, r in win.iterrows():
         st, en = np.datetime64(pd.Timestamp(r["start"])), np.datetime64(pd.Timestamp(r["end"]))
         minutes = max((en - st) / np.timedelta64(1, "s") / 60, 1e-9)
         online_start = (vs <= st) & (ve > st)
-        viewers = vdf.loc[online_start, "user_id"].nunique()
-        stayed = vdf.loc[online_start & (ve >= en), "user_id"].nunique()
+        viewers = len(np.unique(ucode[online_start]))
+        stayed = len(np.unique(ucode[online_start & (ve >= en)]))
         inside = (ets >= st) & (ets < en)
-        typ = ev["type"].to_numpy()
-        is_inter = np.isin(typ, M.INTERACTION_TYPES)
         rows.append(
             {
                 "segment": i + 1,

@@ -104,9 +104,7 @@ def _error_columns(checks: list[Check], bad: str, errors: str) -> str:
         return f"FALSE AS {bad}, NULL::{ERR_LIST_TYPE} AS {errors}"
     any_bad = " OR ".join(f"coalesce({c.cond}, FALSE)" for c in checks)
     cases = ",\n      ".join(c.case() for c in checks)
-    return (
-        f"({any_bad}) AS {bad},\n    CASE WHEN {bad} THEN list_filter([\n      {cases}\n    ], lambda x: x IS NOT NULL) END AS {errors}"
-    )
+    return f"({any_bad}) AS {bad},\n    CASE WHEN {bad} THEN list_filter([\n      {cases}\n    ], lambda x: x IS NOT NULL) END AS {errors}"
 
 
 def _ts_from_text(col: str) -> str:
@@ -234,7 +232,9 @@ def _stage_jsonl_sql(src: str) -> str:
         ),
     ]
     body = ",\n    ".join(cols)
-    errcols = _error_columns(line_errs + [e.replace(_is_csv_marker(), "FALSE") for e in errs], "_fmt_bad", "_fmt_errors")
+    errcols = _error_columns(
+        line_errs + [e.replace(_is_csv_marker(), "FALSE") for e in errs], "_fmt_bad", "_fmt_errors"
+    )
     body = body.replace(_is_csv_marker(), "FALSE")
     return f"""
 SELECT _pos, _s AS _raw,
@@ -534,7 +534,9 @@ def _store(
     con.execute(f"INSERT INTO events SELECT {STORED_COLUMNS} FROM ({good}) c {seen}")
     res.stored = _scalar(con, "SELECT count(*) FROM events") - before
     if res.read > res.stored:
-        rejected = con.sql("SELECT _pos, _raw, _errors FROM _checked WHERE _bad ORDER BY _pos").to_arrow_table()
+        rejected = con.sql(
+            "SELECT _pos, _raw, _errors FROM _checked WHERE _bad ORDER BY _pos"
+        ).to_arrow_table()
         res.rejected = rejected.num_rows
         if res.rejected:
             _write_deadletter(con, rejected, file_label, deadletter, res)
@@ -601,7 +603,9 @@ def _split_lines(data: bytes, first_line: int) -> pa.Table:
     if offsets[-1] != len(data):
         offsets = np.append(offsets, np.int64(len(data)))
     n = len(offsets) - 1
-    lines = pa.LargeBinaryArray.from_buffers(pa.large_binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+    lines = pa.LargeBinaryArray.from_buffers(
+        pa.large_binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+    )
     return pa.table({"_pos": np.arange(first_line, first_line + n, dtype=np.int64), "_line": lines})
 
 
