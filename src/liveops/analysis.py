@@ -548,11 +548,7 @@ def segments(t: ir.Table, session_id: str, max_minutes: int = 30) -> Segments:
                 "retention": stayed / viewers if viewers else None,
                 "interactions_per_min": int((inside & is_inter).sum()) / minutes,
                 "clicks": int((inside & (typ == "product_click")).sum()),
-                "product_clicks": int(
-                    (
-                        inside & (typ == "product_click") & (ev["product_id"].to_numpy() == r["product_id"])
-                    ).sum()
-                ),
+                "product_clicks": int((inside & (typ == "product_click") & (prod == r["product_id"])).sum()),
                 "orders": int((inside & (typ == "order")).sum()),
                 "gmv": float(amt[inside & (typ == "pay")].sum()),
             }
