@@ -402,3 +402,31 @@ def test_conformance_simulated(spark, show):
             assert_same_metrics(ref, metrics.compute(lk.events), "session_id", f"{lk.backend} lake")
             got = metrics.compute(lk.events, by=("room_id",), with_visits=False)
             assert_same_metrics(by_room, got, "room_id", f"{lk.backend} lake by room")
+
+
+@pytest.mark.spark
+def test_cli_export_lake_and_spark_metrics(spark, tmp_path):
+    """The user's path: `liveops export-lake`, then `liveops metrics --backend spark --lake DIR`."""
+    import json
+
+    from conftest import fixture_events, write_jsonl
+    from typer.testing import CliRunner
+
+    from liveops.cli import app
+
+    runner = CliRunner()
+    db, lake = str(tmp_path / "c.duckdb"), str(tmp_path / "lake")
+    assert (
+        runner.invoke(
+            app, ["ingest", str(write_jsonl(tmp_path / "f.jsonl", fixture_events())), "--db", db]
+        ).exit_code
+        == 0
+    )
+    r = runner.invoke(app, ["export-lake", "--db", db, "--out", lake])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(
+        app, ["metrics", "--backend", "spark", "--lake", lake, "--session", "s1", "--format", "json"]
+    )
+    assert r.exit_code == 0, r.output
+    got = json.loads(r.stdout)
+    assert got["gmv"] == pytest.approx(150.5) and got["peak_online"] == 4 and got["uv"] == 4
