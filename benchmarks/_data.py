@@ -6,8 +6,8 @@ import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
-from liveops.eventio import write_events
 
+from liveops.eventio import write_events
 from liveops.simulate import SimConfig, simulate
 
 DATA = Path(__file__).parent / ".data"
