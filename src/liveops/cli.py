@@ -418,17 +418,20 @@ def report(
     xlsx: Annotated[
         str | None, typer.Option("--xlsx", help="同时导出 Excel also write an Excel workbook")
     ] = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """复盘报告 Post-show review: one offline HTML file (and Excel) with KPIs, charts, funnel and suggestions."""
     from .report import build_review, write_html, write_xlsx
 
     ws = _workspace(db)
     sid = _session(ws, session)
-    rv = build_review(ws, sid)
-    write_html(rv, out_file)
+    with err.status("生成复盘 building the review…", spinner="dots") if not quiet else _nullcontext():
+        rv = build_review(ws, sid)
+        write_html(rv, out_file)
+        if xlsx:
+            write_xlsx(rv, xlsx)
     err.print(f"复盘报告 review → {out_file}")
     if xlsx:
-        write_xlsx(rv, xlsx)
         err.print(f"Excel → {xlsx}")
 
 
