@@ -155,7 +155,9 @@ def test_notebook_api(db):
 
     with liveops.open(db) as ws:
         assert list(ws.sessions()["session_id"]) == ["s1", "s2"]
-        assert ws.metrics("s1")["gmv"] == pytest.approx(150.5)
+        m = ws.metrics("s1")
+        assert m.loc["gmv", "value"] == pytest.approx(150.5) and m.loc["gmv", "zh"] == "成交金额"
+        assert ws.metric_values("s1")["uv"] == 4
         tl = ws.timeline("s1")
         assert len(tl) == 11 and tl["online"].max() == 4
         assert str(tl["minute_local"].iloc[0]) == "2026-11-24 20:00:00+08:00"

@@ -37,8 +37,25 @@ class Workspace:
         return session_id
 
     # -- metrics ----------------------------------------------------------------------------
-    def metrics(self, session_id: str | None = None) -> dict:
+    def metric_values(self, session_id: str | None = None) -> dict:
+        """Every catalog metric of a session as {key: value} (what `liveops metrics --format json` prints)."""
         return M.session_metrics(self.events, self.resolve_session(session_id))
+
+    def metrics(self, session_id: str | None = None) -> pd.DataFrame:
+        """Every catalog metric of a session, one row each: key, 中文名, English, dimension, unit, value."""
+        values = self.metric_values(session_id)
+        rows = [
+            {
+                "key": k,
+                "zh": M.CATALOG[k].zh,
+                "en": M.CATALOG[k].en,
+                "dimension": M.CATALOG[k].dimension,
+                "unit": M.CATALOG[k].unit,
+                "value": v,
+            }
+            for k, v in values.items()
+        ]
+        return pd.DataFrame(rows).set_index("key")
 
     def metrics_frame(self, by: str = "session") -> pd.DataFrame:
         """Every catalog metric for every session (by='session')."""

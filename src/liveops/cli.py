@@ -216,7 +216,7 @@ def metrics(
     ws = _workspace(db, backend, lake)
     sid = _session(ws, session)
     if by is None:
-        values = ws.metrics(sid)
+        values = ws.metric_values(sid)
         if fmt == Fmt.json:
             O.print_json(values)
         elif fmt == Fmt.csv:

@@ -164,10 +164,10 @@ def build_review(ws, session_id: str | None = None) -> Review:
     tz = ws.tz
     sess = ws.sessions()
     info = sess[sess["session_id"] == sid].iloc[0]
-    metrics = ws.metrics(sid)
+    metrics = ws.metric_values(sid)
     prev_ids = A.previous_sessions(t, sid, 1)
     prev_id = prev_ids[0] if prev_ids else None
-    prev_metrics = ws.metrics(prev_id) if prev_id else None
+    prev_metrics = ws.metric_values(prev_id) if prev_id else None
     timeline = ws.timeline(sid)
     funnel = ws.funnel_result(sid)
     sources = ws.sources(sid)
