@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from contextlib import nullcontext
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -368,7 +369,7 @@ def simulate(
     from .simulate import simulate as run
 
     t0 = time.perf_counter()
-    with err.status("模拟中 simulating…", spinner="dots") if not quiet else _nullcontext():
+    with err.status("模拟中 simulating…", spinner="dots") if not quiet else nullcontext():
         res = run(
             SimConfig(
                 viewers=viewers,
@@ -384,14 +385,6 @@ def simulate(
         err.print(
             f"已生成 wrote {res.events.num_rows:,} events → {out_file} ({time.perf_counter() - t0:.1f}s)"
         )
-
-
-class _nullcontext:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        return False
 
 
 @app.command("export-lake")
@@ -425,7 +418,7 @@ def report(
 
     ws = _workspace(db)
     sid = _session(ws, session)
-    with err.status("生成复盘 building the review…", spinner="dots") if not quiet else _nullcontext():
+    with err.status("生成复盘 building the review…", spinner="dots") if not quiet else nullcontext():
         rv = build_review(ws, sid)
         write_html(rv, out_file)
         if xlsx:

@@ -972,8 +972,4 @@ def _py(v):
             return None
     except (TypeError, ValueError):
         pass
-    if hasattr(v, "item"):
-        v = v.item()
-    if isinstance(v, float) and v.is_integer() and abs(v) < 2**53:
-        return v
-    return v
+    return v.item() if hasattr(v, "item") else v
