@@ -15,6 +15,7 @@ from decimal import Decimal
 
 import ibis
 import ibis.expr.types as ir
+import numpy as np
 import pandas as pd
 
 DIMENSIONS = {
@@ -758,30 +759,43 @@ def _measures(keys: Sequence[str] | None) -> list[Metric]:
     return [m for m in MEASURES if m.key in wanted]
 
 
-def aggregate(t: ir.Table, by: Sequence[str], keys: Sequence[str] | None = None) -> pd.DataFrame:
-    """Measures per group in two steps: per (group, viewer) flags and sums, then per group.
+_LEVEL0_SUMS = {("count", None): "_cnt", ("count", 1): "_cnt1", ("amount", None): "_amount", ("clicks", None): "_clicks"}
 
-    A viewer-count measure becomes "does this viewer have such an event" at the first step and a
-    plain sum at the second, so no COUNT(DISTINCT) runs over the raw events. Distinct order ids are
-    counted on the few order/pay/refund rows only.
+
+def aggregate(t: ir.Table, by: Sequence[str], keys: Sequence[str] | None = None) -> pd.DataFrame:
+    """Measures per group in two steps: per (group, viewer, event type) counts and sums, then per group.
+
+    After the first step a (viewer, type) pair is one row, so "distinct viewers with a pay" is a plain
+    count of rows and no COUNT(DISTINCT) runs over the raw events; only measures spanning several
+    types count distinct viewers, on the much smaller first-step rows. Distinct order ids are counted
+    on the few order/pay/refund rows only.
     """
     by = list(by)
     ms = _measures(keys)
-    step1: dict[str, ir.Scalar] = {}
+    level0: dict[str, ir.Scalar] = {"_n": t.count()}
+    for (col, default), name in _LEVEL0_SUMS.items():
+        level0[name] = (t[col] if default is None else t[col].fill_null(default)).sum()
+    for m in ms:
+        if m.agg.where is not None:  # an extra condition travels as a per-(viewer, type) flag
+            level0[f"_w_{m.key}"] = m.agg.where(t).any()
+    l0 = t.group_by([*by, "user_id", "type"]).aggregate(**level0)
+    step2: dict[str, ir.Scalar] = {}
     for m in ms:
         a = m.agg
+        if a.kind == "distinct":
+            continue
+        cond = _is(l0, *a.types)
+        if a.where is not None:
+            cond = cond & l0[f"_w_{m.key}"]
         if a.kind == "uv":
-            step1[m.key] = (a.cond(t) & t.user_id.notnull()).any()
+            step2[m.key] = (
+                (cond & l0.user_id.notnull()).sum() if len(a.types) == 1 else l0.user_id.nunique(where=cond)
+            )
         elif a.kind == "rows":
-            step1[m.key] = a.cond(t).sum()
-        elif a.kind == "sum":
-            step1[m.key] = a._value(t).sum(where=a.cond(t))
-    per_user = t.group_by([*by, "user_id"]).aggregate(**step1)
-    step2 = {
-        k: (per_user[k].cast("int64").sum() if CATALOG[k].agg.kind == "uv" else per_user[k].sum())
-        for k in step1
-    }
-    df = per_user.group_by(by).aggregate(**step2).execute() if step2 else t.select(*by).distinct().execute()
+            step2[m.key] = ibis.ifelse(cond, l0._n, 0).sum()
+        else:
+            step2[m.key] = l0[_LEVEL0_SUMS[(a.col, a.default)]].sum(where=cond)
+    df = l0.group_by(by).aggregate(**step2).execute() if step2 else t.select(*by).distinct().execute()
     distinct = [m for m in ms if m.agg.kind == "distinct"]
     if distinct:
         types = sorted({ty for m in distinct for ty in m.agg.types})
@@ -821,13 +835,13 @@ def visits(t: ir.Table) -> ir.Table:
     """
     ev = t.filter(t.type.isin(("enter", "leave")) & t.user_id.notnull())
     ev = ev.mutate(_rank=ibis.ifelse(ev.type == "enter", 0, 1))
-    w = ibis.window(group_by=[ev.session_id, ev.user_id], order_by=[ev.ts, ev._rank, ev.event_id])
+    w = ibis.window(group_by=[ev.session_id, ev.user_id], order_by=[ev.ts, ev._rank])
     ev = ev.mutate(_prev=ev.type.lag().over(w))
     ch = ev.filter(
         ((ev.type == "enter") & (ev._prev.isnull() | (ev._prev == "leave")))
         | ((ev.type == "leave") & (ev._prev == "enter"))
     )
-    w2 = ibis.window(group_by=[ch.session_id, ch.user_id], order_by=[ch.ts, ch._rank, ch.event_id])
+    w2 = ibis.window(group_by=[ch.session_id, ch.user_id], order_by=[ch.ts, ch._rank])
     ch = ch.mutate(_next_ts=ch.ts.lead().over(w2), _n=ibis.row_number().over(w2))
     starts = ch.filter(ch.type == "enter")
     b = session_bounds(t)
@@ -871,9 +885,10 @@ def _visit_measures(t: ir.Table, v: ir.Table, gcols: list[str]) -> pd.DataFrame:
             watch_seconds=v.seconds.sum(),
             visits=v.count(),
             visits_1min=(v.seconds >= 60).sum(),
-            opening_uv=v.user_id.nunique(where=v.first & (v.since_start_ms < 300_000)),
-            lost_5min_uv=v.user_id.nunique(where=v.first & (v.since_start_ms < 300_000) & (v.seconds < 300)),
-            early_exit_uv=v.user_id.nunique(where=v.first & (v.seconds < 300)),
+            # each viewer has exactly one first visit, so counting first visits counts viewers
+            opening_uv=(v.first & (v.since_start_ms < 300_000)).sum(),
+            lost_5min_uv=(v.first & (v.since_start_ms < 300_000) & (v.seconds < 300)).sum(),
+            early_exit_uv=(v.first & (v.seconds < 300)).sum(),
         )
         .execute()
     )
@@ -886,8 +901,11 @@ def _visit_measures(t: ir.Table, v: ir.Table, gcols: list[str]) -> pd.DataFrame:
     snaps = t.filter(t.type == "online_snapshot")
     snap_agg = snaps.group_by("session_id").aggregate(snap_peak=snaps["count"].max()).execute()
     snap_avg = _snapshot_time_weighted(t).execute()
-    peak_iv = online_changes(v)
-    peak_iv = peak_iv.group_by("session_id").aggregate(iv_peak=peak_iv.online.max()).execute()
+    if set(bounds["session_id"]) <= set(snap_agg["session_id"]):
+        peak_iv = pd.DataFrame({"session_id": bounds["session_id"], "iv_peak": np.nan})  # snapshots rule
+    else:
+        peak_iv = online_changes(v)
+        peak_iv = peak_iv.group_by("session_id").aggregate(iv_peak=peak_iv.online.max()).execute()
     df = bounds[["session_id", "duration_seconds"]].merge(agg, on="session_id", how="left")
     df = df.merge(snap_agg, on="session_id", how="left").merge(peak_iv, on="session_id", how="left")
     df = df.merge(snap_avg, on="session_id", how="left")
