@@ -246,8 +246,7 @@ FROM (
     json_type(_j, {paths}) AS _k
   FROM (
     SELECT _pos, _s, CASE WHEN json_valid(_s) AND json_type(_s) = 'OBJECT' THEN _s::JSON END AS _j
-    FROM (SELECT _pos, rtrim(TRY(decode(_line)), chr(10) || chr(13)) AS _s FROM {src}
-          WHERE NOT (octet_length(_line) <= 2 AND coalesce(rtrim(TRY(decode(_line)), chr(10) || chr(13)) = '', FALSE)))
+    FROM (SELECT _pos, rtrim(TRY(decode(_line)), chr(10) || chr(13)) AS _s FROM {src} WHERE NOT _blank)
   )
 )
 """
@@ -595,7 +594,7 @@ def _write_deadletter(
 def _split_lines(data: bytes, first_line: int) -> pa.Table:
     """Lines of a byte buffer as an Arrow binary column over the same bytes (no copy, no Python loop).
 
-    Each line keeps its trailing newline (stripped in SQL); blank lines are dropped there too.
+    Each line keeps its trailing newline (stripped in SQL).
     """
     arr = np.frombuffer(data, np.uint8)
     nl = np.flatnonzero(arr == 10)
@@ -606,7 +605,13 @@ def _split_lines(data: bytes, first_line: int) -> pa.Table:
     lines = pa.LargeBinaryArray.from_buffers(
         pa.large_binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data)]
     )
-    return pa.table({"_pos": np.arange(first_line, first_line + n, dtype=np.int64), "_line": lines})
+    # Blank lines ("", "\n", "\r", "\r\n") are found here on the byte buffer, not per line in SQL.
+    starts, lens = offsets[:-1], np.diff(offsets)
+    padded = np.append(arr, np.zeros(2, np.uint8))
+    b0, b1 = padded[starts], padded[starts + 1]
+    blank = (lens == 0) | ((lens == 1) & ((b0 == 10) | (b0 == 13))) | ((lens == 2) & (b0 == 13) & (b1 == 10))
+    pos = np.arange(first_line, first_line + n, dtype=np.int64)
+    return pa.table({"_pos": pos, "_line": lines, "_blank": blank})
 
 
 def _jsonl_chunks(path: str) -> Iterator[tuple[bytes, int]]:
