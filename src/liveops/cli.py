@@ -360,8 +360,11 @@ def simulate(
     rooms: Annotated[int, typer.Option(help="直播间数")] = 1,
     sessions_: Annotated[int, typer.Option("--sessions", help="每个直播间场次数 sessions per room")] = 1,
     cheating: Annotated[
-        bool, typer.Option("--cheating/--no-cheating", help="注入作弊账号 inject bots")
-    ] = True,
+        bool,
+        typer.Option(
+            "--cheating/--no-cheating", help="注入作弊账号 inject bots (labelled in the truth file)"
+        ),
+    ] = False,
     quiet: QuietOpt = False,
 ) -> None:
     """模拟直播 Simulate shows with ground truth (events + FILE.truth.json + FILE.products.csv)."""
