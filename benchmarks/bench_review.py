@@ -105,9 +105,17 @@ def main() -> None:
                 ours[k],
                 theirs[k],
             )
+        t0 = time.perf_counter()
+        loaded = pd.read_parquet(path, columns=["session_id", "type", "user_id", "order_id", "amount"])
+        loaded = loaded[loaded["session_id"] == sid]
+        pandas_headline(loaded)
+        t_pd_load = time.perf_counter() - t0
         print(
-            f"Ten headline metrics: catalog on DuckDB {t_ours:.3f}s vs pandas (data already in memory) {t_pd:.3f}s "
-            f"→ {t_pd / t_ours:.1f}× faster (target ≥ 10×); results agree"
+            f"Ten headline metrics: catalog on DuckDB {t_ours:.3f}s vs pandas with the data already in memory "
+            f"{t_pd:.3f}s → {t_pd / t_ours:.1f}× (target ≥ 10×); results agree"
+        )
+        print(
+            f"  pandas reading the same show from its Parquet file first: {t_pd_load:.3f}s → {t_pd_load / t_ours:.1f}×"
         )
         log.close()
 
