@@ -11,6 +11,7 @@ import io
 import os
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -654,15 +655,11 @@ def ingest_file(
             lines = _split_lines(chunk, first)
             con.register("_lines", lines)
             try:
-                con.execute("BEGIN")
-                # JSON is parsed once into a typed temp table; validation and insert read that.
-                con.execute(f"CREATE OR REPLACE TEMP TABLE _staged AS {_stage_jsonl_sql('_lines')}")
-                total.add(_store(con, "SELECT * FROM _staged", path, deadletter))
-                con.execute("DROP TABLE _staged")
-                con.execute("COMMIT")
-            except Exception:
-                con.execute("ROLLBACK")
-                raise
+                with _transaction(con):
+                    # JSON is parsed once into a typed temp table; validation and insert read that.
+                    con.execute(f"CREATE OR REPLACE TEMP TABLE _staged AS {_stage_jsonl_sql('_lines')}")
+                    total.add(_store(con, "SELECT * FROM _staged", path, deadletter))
+                    con.execute("DROP TABLE _staged")
             finally:
                 con.unregister("_lines")
             if on_progress:
@@ -672,12 +669,7 @@ def ingest_file(
         table, skipped = _read_csv(path)
         con.register("_csv", table)
         try:
-            con.execute("BEGIN")
-            res = _store(con, _stage_csv_sql("_csv", table.column_names), path, deadletter)
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
+            res = ingest_relation(con, _stage_csv_sql("_csv", table.column_names), path, deadletter)
         finally:
             con.unregister("_csv")
         if skipped:
@@ -701,14 +693,20 @@ def ingest_file(
 def ingest_relation(
     con: duckdb.DuckDBPyConnection, staged_sql: str, label: str, deadletter: Path | None
 ) -> IngestResult:
+    with _transaction(con):
+        return _store(con, staged_sql, label, deadletter)
+
+
+@contextmanager
+def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """All of a file (or JSONL chunk) is stored, or none of it."""
+    con.execute("BEGIN")
     try:
-        con.execute("BEGIN")
-        res = _store(con, staged_sql, label, deadletter)
-        con.execute("COMMIT")
-        return res
-    except Exception:
+        yield
+    except BaseException:
         con.execute("ROLLBACK")
         raise
+    con.execute("COMMIT")
 
 
 def ingest_arrow(

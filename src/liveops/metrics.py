@@ -759,7 +759,12 @@ def _measures(keys: Sequence[str] | None) -> list[Metric]:
     return [m for m in MEASURES if m.key in wanted]
 
 
-_LEVEL0_SUMS = {("count", None): "_cnt", ("count", 1): "_cnt1", ("amount", None): "_amount", ("clicks", None): "_clicks"}
+_LEVEL0_SUMS = {
+    ("count", None): "_cnt",
+    ("count", 1): "_cnt1",
+    ("amount", None): "_amount",
+    ("clicks", None): "_clicks",
+}
 
 
 def aggregate(t: ir.Table, by: Sequence[str], keys: Sequence[str] | None = None) -> pd.DataFrame:
