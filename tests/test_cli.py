@@ -163,3 +163,15 @@ def test_notebook_api(db):
         assert str(tl["minute_local"].iloc[0]) == "2026-11-24 20:00:00+08:00"
         steps = ws.funnel("s1")
         assert list(steps["uv"]) == [150, 4, 3, 2, 2]
+
+
+def test_ingest_dry_run_stores_nothing_and_lists_rejected_rows(tmp_path):
+    mixed = write_jsonl(
+        tmp_path / "mixed.jsonl", [ev("d1", 1, "enter", user_id="u", source="feed"), "junk", ev("d2", 2, "teleport")]
+    )
+    db = tmp_path / "dry.duckdb"
+    r = runner.invoke(app, ["ingest", str(mixed), "--db", str(db), "--dry-run"])
+    assert r.exit_code == 1
+    flat = "".join(r.output.split())  # Rich wraps long lines at the test terminal's width
+    assert "line2:_line" in flat and "line3:type" in flat and "unknowntype" in flat
+    assert not db.exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import tempfile
 import time
 from contextlib import nullcontext
 from enum import StrEnum
@@ -11,6 +12,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -102,10 +104,17 @@ def ingest(
     json_out: Annotated[
         bool, typer.Option("--json", help="以 JSON 输出汇总 print the summary as JSON")
     ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="只校验不入库 validate only: store nothing, list the first rejected rows"
+        ),
+    ] = False,
 ) -> None:
     """导入事件 Ingest event files into the store: validate, keep good rows, dead-letter bad ones, skip duplicates."""
-    path = resolve_db(db)
-    log = EventLog(path)
+    tmp = tempfile.TemporaryDirectory() if dry_run else None
+    path = ":memory:" if dry_run else resolve_db(db)
+    log = EventLog(path, deadletter=Path(tmp.name) / "rejected.jsonl" if tmp else None)
     total = IngestResult(file="*")
     results = []
     t0 = time.perf_counter()
@@ -140,7 +149,7 @@ def ingest(
                 "files": results,
                 "total": total,
                 "seconds": round(secs, 3),
-                "deadletter": str(log.deadletter_path),
+                "deadletter": None if dry_run else str(log.deadletter_path),
             }
         )
     elif not quiet or total.rejected:
@@ -151,12 +160,32 @@ def ingest(
             )
             for reason, n in sorted(r.errors_by_reason.items(), key=lambda x: -x[1])[:10]:
                 err.print(f"    {n:,} × {reason}")
-        if total.rejected:
+        if total.rejected and dry_run:
+            _print_rejected(log.deadletter_path, limit=10)
+        elif total.rejected:
             err.print(f"被拒绝的行见 rejected rows are in {log.deadletter_path}")
-        err.print(f"合计 total: {total.read:,} read, {total.stored:,} stored in {secs:.2f}s → {path}")
+        dest = "试运行，未入库 dry run, nothing stored" if dry_run else path
+        err.print(f"合计 total: {total.read:,} read, {total.stored:,} valid and new in {secs:.2f}s → {dest}")
+    if tmp is not None:
+        tmp.cleanup()
     if code == 0 and total.rejected:
         code = 1
     raise typer.Exit(code)
+
+
+def _print_rejected(deadletter: Path, limit: int) -> None:
+    import orjson
+
+    lines = deadletter.read_bytes().splitlines()
+    for raw in lines[:limit]:
+        d = orjson.loads(raw)
+        where = f"line {d['line']}" if "line" in d else f"row {d.get('row')}"
+        err.print(
+            f"  {escape(d['file'])} {where}: [bold]{escape(d['field'])}[/bold] {escape(d['reason'])}",
+            highlight=False,
+        )
+    if len(lines) > limit:
+        err.print(f"  … {len(lines) - limit:,} more")
 
 
 @products_app.callback()

@@ -50,8 +50,11 @@ def resolve_db(db: str | None) -> str:
 class EventLog:
     """One room-event log in a DuckDB file (or ``:memory:``), queried through Ibis."""
 
-    def __init__(self, path: str | Path = DEFAULT_DB, read_only: bool = False):
+    def __init__(
+        self, path: str | Path = DEFAULT_DB, read_only: bool = False, deadletter: Path | None = None
+    ):
         self.path = str(path)
+        self._deadletter = deadletter
         self.con = duckdb.connect(self.path, read_only=read_only)
         self.con.execute("SET TimeZone = 'UTC'")
         if not read_only:
@@ -62,8 +65,8 @@ class EventLog:
     # -- writing ----------------------------------------------------------------------------
     @property
     def deadletter_path(self) -> Path | None:
-        if self.path == ":memory:":
-            return None
+        if self._deadletter is not None or self.path == ":memory:":
+            return self._deadletter
         return Path(self.path + ".deadletter.jsonl")
 
     def ingest(self, path: str, on_progress: Callable[[int], None] | None = None) -> _ingest.IngestResult:
