@@ -167,7 +167,8 @@ def test_notebook_api(db):
 
 def test_ingest_dry_run_stores_nothing_and_lists_rejected_rows(tmp_path):
     mixed = write_jsonl(
-        tmp_path / "mixed.jsonl", [ev("d1", 1, "enter", user_id="u", source="feed"), "junk", ev("d2", 2, "teleport")]
+        tmp_path / "mixed.jsonl",
+        [ev("d1", 1, "enter", user_id="u", source="feed"), "junk", ev("d2", 2, "teleport")],
     )
     db = tmp_path / "dry.duckdb"
     r = runner.invoke(app, ["ingest", str(mixed), "--db", str(db), "--dry-run"])

@@ -223,3 +223,19 @@ def test_valid_rows_all_stored_once(tmp_path_factory, spec):
         res = lg.ingest(str(f))
         assert res.rejected == 0
         assert lg.count() == len({n for n, _ in spec}) == res.stored
+
+
+def test_gzipped_jsonl_and_csv(log, tmp_path):
+    import gzip
+
+    rows = fixture_events()[:10]
+    with gzip.open(tmp_path / "a.jsonl.gz", "wt", encoding="utf-8") as fh:
+        fh.write("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\nnot json\n")
+    res = log.ingest(str(tmp_path / "a.jsonl.gz"))
+    assert (res.stored, res.rejected) == (10, 1)
+    assert deadletter(log)[0]["line"] == 11
+    with gzip.open(tmp_path / "b.csv.gz", "wt", encoding="utf-8") as fh:
+        fh.write("event_id,ts,room_id,session_id,type\nz1,1764000000000,r,s,session_start\n")
+    assert log.ingest(str(tmp_path / "b.csv.gz")).stored == 1
+    with pytest.raises(IngestError, match="unknown file format"):
+        log.ingest(str(tmp_path / "c.parquet.gz"))

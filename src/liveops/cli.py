@@ -131,7 +131,8 @@ def ingest(
     code = 0
     with progress:
         for f in files:
-            size = Path(f).stat().st_size if f != "-" and Path(f).is_file() else None
+            plain = f != "-" and not f.lower().endswith(".gz") and Path(f).is_file()
+            size = Path(f).stat().st_size if plain else None
             task = progress.add_task(f"导入 {Path(f).name}", total=size)
             try:
                 r = log.ingest(f, on_progress=lambda n, task=task: progress.advance(task, n))

@@ -7,6 +7,7 @@ raw text and go to the dead-letter file; good rows of the same file are stored.
 
 from __future__ import annotations
 
+import gzip
 import io
 import os
 import sys
@@ -64,10 +65,18 @@ class IngestResult:
 def detect_format(path: str) -> str:
     if path == "-":
         return "jsonl"
-    fmt = FORMATS.get(Path(path).suffix.lower())
-    if fmt is None:
-        raise IngestError(f"{path}: 无法识别的文件格式 unknown file format (use .jsonl, .csv or .parquet)")
+    p = Path(path)
+    gz = p.suffix.lower() == ".gz"
+    fmt = FORMATS.get(Path(p.stem).suffix.lower() if gz else p.suffix.lower())
+    if fmt is None or (gz and fmt == "parquet"):
+        raise IngestError(
+            f"{path}: 无法识别的文件格式 unknown file format (use .jsonl, .csv or .parquet; .jsonl.gz and .csv.gz work too)"
+        )
     return fmt
+
+
+def _open_binary(path: str):
+    return gzip.open(path, "rb") if path.lower().endswith(".gz") else open(path, "rb")  # noqa: SIM115
 
 
 # ---------------------------------------------------------------------------------------------
@@ -557,7 +566,10 @@ def _write_deadletter(
     res: IngestResult,
 ) -> None:
     now = datetime.now(UTC).isoformat(timespec="seconds")
-    pos_kind = "line" if file_label.endswith((".jsonl", ".ndjson", ".json")) or file_label == "-" else "row"
+    try:  # JSONL positions are line numbers; CSV, Parquet and in-memory tables count rows
+        pos_kind = "line" if detect_format(file_label) == "jsonl" else "row"
+    except IngestError:
+        pos_kind = "row"
     lines = []
     for pos, raw, errs in zip(
         rejected.column("_pos").to_pylist(),
@@ -617,7 +629,7 @@ def _split_lines(data: bytes, first_line: int) -> pa.Table:
 
 def _jsonl_chunks(path: str) -> Iterator[tuple[bytes, int]]:
     """Yield (bytes, first line number) in chunks that end on a newline."""
-    fh = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115
+    fh = sys.stdin.buffer if path == "-" else _open_binary(path)
     try:
         line_no = 1
         rest = b""
@@ -730,7 +742,7 @@ def _read_csv(path: str) -> tuple[pa.Table, list[tuple[int | None, str]]]:
         return "skip"
 
     try:
-        with open(path, "rb") as fh:
+        with _open_binary(path) as fh:
             header = fh.readline()
         names = (
             pacsv.read_csv(
