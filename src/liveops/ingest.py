@@ -81,8 +81,8 @@ def _open_binary(path: str):
 
 # ---------------------------------------------------------------------------------------------
 # Stage 1: each format becomes the staged relation.
-# Staged columns: _pos (line or row), _raw (original text, may be NULL for Parquet), _fmt_errors
-# (list of {field, reason}), and one typed column per input field.
+# Staged columns: _pos (line or row), _raw (original text, NULL for Parquet), _fmt_bad and
+# _fmt_errors (list of {field, reason}, only where _fmt_bad), and one typed column per input field.
 
 
 def _q(s: str) -> str:
@@ -100,11 +100,7 @@ class Check:
     def case(self) -> str:
         return f"CASE WHEN {self.cond} THEN {{'field': {_q(self.field)}, 'reason': {self.reason}}} END"
 
-    def replace(self, old: str, new: str) -> Check:
-        return Check(self.cond.replace(old, new), self.field, self.reason.replace(old, new))
 
-
-_err = Check
 ERR_LIST_TYPE = "STRUCT(field VARCHAR, reason VARCHAR)[]"
 
 
@@ -124,24 +120,29 @@ def _ts_from_text(col: str) -> str:
 _HAS_OFFSET = r"(Z|z|[+-]\d{2}:?\d{2})$"
 
 
-def _text_field_exprs(val: Callable[[str], str], kind: Callable[[str], str]) -> tuple[list[str], list[str]]:
+def _text_field_exprs(
+    val: Callable[[str], str], kind: Callable[[str], str], csv: bool
+) -> tuple[list[str], list[Check]]:
     """Typed columns and format errors from a textual source (JSON or CSV).
 
     ``val(f)`` is the field's text (NULL when absent), ``kind(f)`` its JSON type name
-    (VARCHAR for CSV text, NULL when absent).
+    (VARCHAR for CSV text, NULL when absent). In CSV every value is text, so numbers may be text;
+    in JSON a number given as a string is a type error.
     """
-    cols, errs = [], []
+    text_ok = "TRUE" if csv else "FALSE"
+    cols: list[str] = []
+    errs: list[Check] = []
     for f in STRING_FIELDS:
         cols.append(f"CASE WHEN {kind(f)} = 'VARCHAR' THEN {val(f)} END AS {f}")
         errs.append(
-            _err(
+            Check(
                 f"{kind(f)} NOT IN ('VARCHAR', 'NULL')",
                 f,
                 "'应为字符串 expected a string, got ' || " + kind(f),
             )
         )
     # In CSV every value is text: an all-digit ts is epoch milliseconds there.
-    ts_digits = f"({_is_csv_marker()} AND regexp_full_match({val('ts')}, '-?[0-9]+'))"
+    ts_digits = f"({text_ok} AND regexp_full_match({val('ts')}, '-?[0-9]+'))"
     ts_text = f"({kind('ts')} = 'VARCHAR' AND NOT {ts_digits})"
     ts_int = f"({kind('ts')} IN ('BIGINT', 'UBIGINT') OR ({kind('ts')} = 'VARCHAR' AND {ts_digits}))"
     cols.append(
@@ -149,21 +150,21 @@ def _text_field_exprs(val: Callable[[str], str], kind: Callable[[str], str]) -> 
         f"WHEN {ts_int} THEN TRY(epoch_ms(TRY_CAST({val('ts')} AS BIGINT))) END AS ts"
     )
     errs.append(
-        _err(
+        Check(
             f"{ts_text} AND NOT regexp_matches({val('ts')}, '{_HAS_OFFSET}')",
             "ts",
             "'时间缺少时区 timestamp needs a UTC offset, e.g. 2026-11-24T20:00:01.250+08:00'",
         )
     )
     errs.append(
-        _err(
+        Check(
             f"{ts_text} AND regexp_matches({val('ts')}, '{_HAS_OFFSET}') AND {_ts_from_text(val('ts'))} IS NULL",
             "ts",
             "'无法解析的时间 unparseable RFC 3339 timestamp: ' || left(" + val("ts") + ", 60)",
         )
     )
     errs.append(
-        _err(
+        Check(
             f"{kind('ts')} NOT IN ('VARCHAR', 'BIGINT', 'UBIGINT', 'NULL')",
             "ts",
             "'时间应为 RFC 3339 字符串或毫秒整数 expected RFC 3339 string or epoch milliseconds, got ' || "
@@ -171,47 +172,40 @@ def _text_field_exprs(val: Callable[[str], str], kind: Callable[[str], str]) -> 
         )
     )
     num = "('BIGINT', 'UBIGINT', 'DOUBLE')"
-    num_text = f"({kind('amount')} IN {num} OR ({kind('amount')} = 'VARCHAR' AND {_is_csv_marker()}))"
+    num_text = f"({kind('amount')} IN {num} OR ({kind('amount')} = 'VARCHAR' AND {text_ok}))"
     cols.append(f"CASE WHEN {num_text} THEN TRY_CAST({val('amount')} AS DOUBLE) END AS amount_f")
     cols.append("NULL::DECIMAL(18, 2) AS amount_d")
     errs.append(
-        _err(
+        Check(
             f"{kind('amount')} IS NOT NULL AND {kind('amount')} <> 'NULL' AND NOT {num_text}",
             "amount",
             "'应为数字 expected a number, got ' || " + kind("amount"),
         )
     )
     errs.append(
-        _err(
+        Check(
             f"{num_text} AND TRY_CAST({val('amount')} AS DOUBLE) IS NULL",
             "amount",
             "'不是数字 not a number: ' || left(" + val("amount") + ", 40)",
         )
     )
-    count_text = (
-        f"({kind('count')} IN ('BIGINT', 'UBIGINT') OR ({kind('count')} = 'VARCHAR' AND {_is_csv_marker()}))"
-    )
+    count_text = f"({kind('count')} IN ('BIGINT', 'UBIGINT') OR ({kind('count')} = 'VARCHAR' AND {text_ok}))"
     cols.append(f"CASE WHEN {count_text} THEN TRY_CAST({val('count')} AS BIGINT) END AS count")
     errs.append(
-        _err(
+        Check(
             f"{kind('count')} IS NOT NULL AND {kind('count')} <> 'NULL' AND NOT {count_text}",
             "count",
             "'应为整数 expected an integer, got ' || " + kind("count"),
         )
     )
     errs.append(
-        _err(
+        Check(
             f"{count_text} AND TRY_CAST({val('count')} AS BIGINT) IS NULL",
             "count",
             "'不是整数 not an integer: ' || left(" + val("count") + ", 40)",
         )
     )
     return cols, errs
-
-
-def _is_csv_marker() -> str:
-    # Replaced per format: JSON numbers given as strings are a type error, CSV text is all we have.
-    return "__CSV__"
 
 
 def _stage_jsonl_sql(src: str) -> str:
@@ -224,28 +218,25 @@ def _stage_jsonl_sql(src: str) -> str:
     def kind(f: str) -> str:
         return f"_k[{idx[f]}]"
 
-    cols, errs = _text_field_exprs(val, kind)
+    cols, errs = _text_field_exprs(val, kind, csv=False)
     cols.append(f"CASE WHEN {kind('attrs')} = 'OBJECT' THEN {val('attrs')} END AS attrs")
     errs.append(
-        _err(
+        Check(
             f"{kind('attrs')} NOT IN ('OBJECT', 'NULL')",
             "attrs",
             "'应为 JSON 对象 expected a JSON object, got ' || " + kind("attrs"),
         )
     )
     line_errs = [
-        _err("_s IS NULL", "_line", "'不是有效的 UTF-8 line is not valid UTF-8'"),
-        _err(
+        Check("_s IS NULL", "_line", "'不是有效的 UTF-8 line is not valid UTF-8'"),
+        Check(
             "_s IS NOT NULL AND _j IS NULL",
             "_line",
             "'不是 JSON 对象 line is not a JSON object: ' || left(_s, 60)",
         ),
     ]
     body = ",\n    ".join(cols)
-    errcols = _error_columns(
-        line_errs + [e.replace(_is_csv_marker(), "FALSE") for e in errs], "_fmt_bad", "_fmt_errors"
-    )
-    body = body.replace(_is_csv_marker(), "FALSE")
+    errcols = _error_columns(line_errs + errs, "_fmt_bad", "_fmt_errors")
     return f"""
 SELECT _pos, _s AS _raw,
     {errcols},
@@ -273,13 +264,13 @@ def _stage_csv_sql(src: str, columns: list[str]) -> str:
             f"CASE WHEN nullif(_d_{f}, '') IS NULL THEN NULL ELSE 'VARCHAR' END" if f in present else "NULL"
         )
 
-    cols, errs = _text_field_exprs(val, kind)
+    cols, errs = _text_field_exprs(val, kind, csv=True)
     attrs_val = val("attrs")
     cols.append(
         f"CASE WHEN json_valid({attrs_val}) AND json_type({attrs_val}) = 'OBJECT' THEN {attrs_val} END AS attrs"
     )
     errs.append(
-        _err(
+        Check(
             f"{attrs_val} IS NOT NULL AND NOT (json_valid({attrs_val}) AND json_type({attrs_val}) = 'OBJECT')",
             "attrs",
             "'应为 JSON 对象 expected a JSON object string'",
@@ -288,7 +279,7 @@ def _stage_csv_sql(src: str, columns: list[str]) -> str:
     for f in INPUT_FIELDS:
         if f in present:
             errs.append(
-                _err(f"_b_{f} IS NOT NULL AND _d_{f} IS NULL", f, "'不是有效的 UTF-8 not valid UTF-8'")
+                Check(f"_b_{f} IS NOT NULL AND _d_{f} IS NULL", f, "'不是有效的 UTF-8 not valid UTF-8'")
             )
     decoded = ", ".join(
         f"{_ident(f)} AS _b_{f}, TRY(decode({_ident(f)})) AS _d_{f}" for f in INPUT_FIELDS if f in present
@@ -298,8 +289,8 @@ def _stage_csv_sql(src: str, columns: list[str]) -> str:
         " || ',' || ".join(f"coalesce(_d_{f}, _b_{f}::VARCHAR, '')" for f in columns if f in INPUT_FIELDS)
         or "''"
     )
-    body = ",\n    ".join(cols).replace(_is_csv_marker(), "TRUE")
-    errcols = _error_columns([e.replace(_is_csv_marker(), "TRUE") for e in errs], "_fmt_bad", "_fmt_errors")
+    body = ",\n    ".join(cols)
+    errcols = _error_columns(errs, "_fmt_bad", "_fmt_errors")
     return f"""
 SELECT _pos, {raw_parts} AS _raw,
     {errcols},
@@ -330,14 +321,14 @@ def _stage_parquet_sql(src: str, types: dict[str, str]) -> str:
     elif t == "VARCHAR":
         cols.append(f"CASE WHEN regexp_matches(ts, '{_HAS_OFFSET}') THEN {_ts_from_text('ts')} END AS ts")
         errs.append(
-            _err(
+            Check(
                 f"ts IS NOT NULL AND NOT regexp_matches(ts, '{_HAS_OFFSET}')",
                 "ts",
                 "'时间缺少时区 timestamp needs a UTC offset'",
             )
         )
         errs.append(
-            _err(
+            Check(
                 f"regexp_matches(ts, '{_HAS_OFFSET}') AND {_ts_from_text('ts')} IS NULL",
                 "ts",
                 "'无法解析的时间 unparseable RFC 3339 timestamp: ' || left(ts, 60)",
@@ -353,7 +344,7 @@ def _stage_parquet_sql(src: str, types: dict[str, str]) -> str:
     else:
         cols.append("TRY_CAST(amount AS DOUBLE) AS amount_f, NULL::DECIMAL(18,2) AS amount_d")
         errs.append(
-            _err(
+            Check(
                 "amount IS NOT NULL AND TRY_CAST(amount AS DOUBLE) IS NULL",
                 "amount",
                 "'不是数字 not a number'",
@@ -367,7 +358,7 @@ def _stage_parquet_sql(src: str, types: dict[str, str]) -> str:
             "CASE WHEN TRY_CAST(count AS DOUBLE) = round(TRY_CAST(count AS DOUBLE)) THEN TRY_CAST(count AS BIGINT) END AS count"
         )
         errs.append(
-            _err(
+            Check(
                 "count IS NOT NULL AND (TRY_CAST(count AS DOUBLE) IS NULL OR TRY_CAST(count AS DOUBLE) <> round(TRY_CAST(count AS DOUBLE)))",
                 "count",
                 "'不是整数 not an integer'",
@@ -381,7 +372,7 @@ def _stage_parquet_sql(src: str, types: dict[str, str]) -> str:
     elif t == "VARCHAR":
         cols.append("CASE WHEN json_valid(attrs) AND json_type(attrs) = 'OBJECT' THEN attrs END AS attrs")
         errs.append(
-            _err(
+            Check(
                 "attrs IS NOT NULL AND NOT (json_valid(attrs) AND json_type(attrs) = 'OBJECT')",
                 "attrs",
                 "'应为 JSON 对象 expected a JSON object string'",
@@ -414,7 +405,7 @@ def _rules() -> list[Check]:
     r = []
     for f in ALWAYS_REQUIRED:
         r.append(
-            _err(
+            Check(
                 f"{f} IS NULL AND NOT list_has_any(_fmt_fields, [{_q(f)}, '_line'])",
                 f,
                 "'缺少必填字段 missing required field'",
@@ -428,7 +419,7 @@ def _rules() -> list[Check]:
         in_list = ", ".join(_q(t) for t in types)
         value = "amount" if f == "amount" else f
         r.append(
-            _err(
+            Check(
                 f"type IN ({in_list}) AND {value} IS NULL AND NOT amount_subfen IS TRUE"
                 f" AND NOT list_has_any(_fmt_fields, [{_q(f)}, '_line'])",
                 f,
@@ -437,7 +428,7 @@ def _rules() -> list[Check]:
         )
     type_list = ", ".join(_q(t) for t in EVENT_TYPES)
     r.append(
-        _err(
+        Check(
             f"type IS NOT NULL AND type NOT IN ({type_list})",
             "type",
             "'未知事件类型 unknown type: ' || left(type, 40)",
@@ -445,39 +436,39 @@ def _rules() -> list[Check]:
     )
     src_list = ", ".join(_q(s) for s in SOURCES)
     r.append(
-        _err(
+        Check(
             f"source IS NOT NULL AND source NOT IN ({src_list})",
             "source",
             f"'未知流量来源 unknown source: ' || left(source, 40) || ' (one of {', '.join(SOURCES)})'",
         )
     )
     r.append(
-        _err(
+        Check(
             f"length(event_id) > {MAX_EVENT_ID} OR event_id = ''",
             "event_id",
             f"'event_id 长度应为 1–{MAX_EVENT_ID} length must be 1–{MAX_EVENT_ID}'",
         )
     )
     r.append(
-        _err(
+        Check(
             f"length(text) > {MAX_TEXT}",
             "text",
             f"'文本过长 text longer than {MAX_TEXT} characters: ' || length(text)::VARCHAR",
         )
     )
-    r.append(_err("amount < 0", "amount", "'金额不能为负 amount must be ≥ 0: ' || amount::VARCHAR"))
-    r.append(_err("amount_subfen", "amount", "'金额精度超过分 amount has more than 2 decimals'"))
-    r.append(_err("amount >= 1e16", "amount", "'金额过大 amount too large'"))
-    r.append(_err("count < 1", "count", "'数量应 ≥ 1 count must be ≥ 1: ' || count::VARCHAR"))
+    r.append(Check("amount < 0", "amount", "'金额不能为负 amount must be ≥ 0: ' || amount::VARCHAR"))
+    r.append(Check("amount_subfen", "amount", "'金额精度超过分 amount has more than 2 decimals'"))
+    r.append(Check("amount >= 1e16", "amount", "'金额过大 amount too large'"))
+    r.append(Check("count < 1", "count", "'数量应 ≥ 1 count must be ≥ 1: ' || count::VARCHAR"))
     r.append(
-        _err(
+        Check(
             f"ts IS NOT NULL AND (ts < TIMESTAMP '{TS_MIN}' OR ts >= TIMESTAMP '{TS_MAX}')",
             "ts",
             f"'时间超出范围 timestamp outside {TS_MIN}..{TS_MAX} (epoch seconds instead of milliseconds?): ' || ts::VARCHAR",
         )
     )
     r.append(
-        _err(
+        Check(
             "clicks_raw IS NOT NULL AND clicks IS NULL",
             "attrs.clicks",
             "'应为非负整数 must be a non-negative integer'",
