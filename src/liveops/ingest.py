@@ -609,35 +609,131 @@ def _split_lines(data: bytes, first_line: int) -> pa.Table:
     lines = pa.LargeBinaryArray.from_buffers(
         pa.large_binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data)]
     )
-    # Blank lines ("", "\n", "\r", "\r\n") are found here on the byte buffer, not per line in SQL.
-    starts, lens = offsets[:-1], np.diff(offsets)
-    padded = np.append(arr, np.zeros(2, np.uint8))
-    b0, b1 = padded[starts], padded[starts + 1]
-    blank = (lens == 0) | ((lens == 1) & ((b0 == 10) | (b0 == 13))) | ((lens == 2) & (b0 == 13) & (b1 == 10))
     pos = np.arange(first_line, first_line + n, dtype=np.int64)
-    return pa.table({"_pos": pos, "_line": lines, "_blank": blank})
+    return pa.table({"_pos": pos, "_line": lines, "_blank": _blank_lines(arr, offsets)})
+
+
+_WHITESPACE = np.zeros(256, bool)
+_WHITESPACE[[9, 10, 11, 12, 13, 32]] = True
+
+
+def _blank_lines(arr: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Lines holding nothing but whitespace, found on the byte buffer rather than per line in SQL.
+
+    Only lines that start with whitespace can be blank; those few are checked one by one.
+    """
+    starts, ends = offsets[:-1], offsets[1:]
+    blank = ends == starts
+    if len(arr) == 0:
+        return blank
+    candidates = np.flatnonzero(~blank & _WHITESPACE[arr[np.minimum(starts, len(arr) - 1)]])
+    raw = arr.data.cast("B")
+    for i in candidates:
+        blank[i] = not bytes(raw[starts[i] : ends[i]]).strip()
+    return blank
+
+
+def _count_event_lines(data: bytes) -> int:
+    arr = np.frombuffer(data, np.uint8)
+    nl = np.flatnonzero(arr == 10)
+    offsets = np.concatenate([[0], nl + 1]).astype(np.int64)
+    if offsets[-1] != len(data):
+        offsets = np.append(offsets, np.int64(len(data)))
+    return int((~_blank_lines(arr, offsets)).sum())
+
+
+FAST_JSONL_MAX_BYTES = 1 << 30
+
+
+class _NotClean(Exception):
+    """The whole-file JSONL path met a line it cannot vouch for; the line-by-line path takes over."""
+
+
+def _ingest_clean_jsonl(con: duckdb.DuckDBPyConnection, path: str) -> IngestResult | None:
+    """Fast path for a clean JSONL file: DuckDB's JSON reader parses every line once.
+
+    It stores only if every non-blank line became a row and no row is rejected; otherwise it rolls
+    back and returns None, and the line-by-line path (exact line numbers, raw text in the dead-letter
+    file) runs instead. So results never depend on which path ran.
+    """
+    if path == "-" or path.lower().endswith(".gz") or os.path.getsize(path) > FAST_JSONL_MAX_BYTES:
+        return None
+    with open(path, "rb") as fh:
+        expected = sum(_count_event_lines(chunk) for chunk, _ in _chunks_on_newlines(fh))
+    columns = "{" + ", ".join(f"{_q(f)}: 'JSON'" for f in INPUT_FIELDS) + "}"
+    all_null = " AND ".join(f"{_ident(f)} IS NULL" for f in INPUT_FIELDS)
+    try:
+        with _transaction(con):
+            con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE _fast AS SELECT * FROM read_json({_q(path)},
+                    format = 'newline_delimited', columns = {columns}, ignore_errors = true)"""
+            )
+            n, unparsed = con.execute(f"SELECT count(*), count(*) FILTER ({all_null}) FROM _fast").fetchall()[
+                0
+            ]
+            if n != expected or unparsed:
+                raise _NotClean
+            res = _store(con, _stage_json_columns_sql("_fast"), path, None)
+            if res.rejected:
+                raise _NotClean
+            con.execute("DROP TABLE _fast")
+            return res
+    except (_NotClean, duckdb.Error):
+        con.execute("DROP TABLE IF EXISTS _fast")
+        return None
+
+
+def _stage_json_columns_sql(src: str) -> str:
+    """Staging for rows whose fields are JSON values already (DuckDB's JSON reader)."""
+
+    def val(f: str) -> str:
+        return f"json_extract_string({_ident(f)}, '$')"
+
+    def kind(f: str) -> str:
+        return f"json_type({_ident(f)})"
+
+    cols, errs = _text_field_exprs(val, kind, csv=False)
+    cols.append("CASE WHEN json_type(attrs) = 'OBJECT' THEN attrs::VARCHAR END AS attrs")
+    errs.append(
+        Check(
+            "json_type(attrs) NOT IN ('OBJECT', 'NULL')",
+            "attrs",
+            "'应为 JSON 对象 expected a JSON object, got ' || json_type(attrs)",
+        )
+    )
+    body = ",\n    ".join(cols)
+    return f"""
+SELECT rowid + 1 AS _pos, NULL::VARCHAR AS _raw,
+    {_error_columns(errs, "_fmt_bad", "_fmt_errors")},
+    {body}
+FROM {src}
+"""
+
+
+def _chunks_on_newlines(fh) -> Iterator[tuple[bytes, int]]:
+    """Yield (bytes, first line number) in chunks of about JSONL_CHUNK_BYTES that end on a newline."""
+    line_no = 1
+    rest = b""
+    while True:
+        block = fh.read(JSONL_CHUNK_BYTES)
+        if not block:
+            break
+        block = rest + block
+        cut = block.rfind(b"\n")
+        if cut < 0:
+            rest = block
+            continue
+        chunk, rest = block[: cut + 1], block[cut + 1 :]
+        yield chunk, line_no
+        line_no += chunk.count(b"\n")
+    if rest:
+        yield rest, line_no
 
 
 def _jsonl_chunks(path: str) -> Iterator[tuple[bytes, int]]:
-    """Yield (bytes, first line number) in chunks that end on a newline."""
     fh = sys.stdin.buffer if path == "-" else _open_binary(path)
     try:
-        line_no = 1
-        rest = b""
-        while True:
-            block = fh.read(JSONL_CHUNK_BYTES)
-            if not block:
-                break
-            block = rest + block
-            cut = block.rfind(b"\n")
-            if cut < 0:
-                rest = block
-                continue
-            chunk, rest = block[: cut + 1], block[cut + 1 :]
-            yield chunk, line_no
-            line_no += chunk.count(b"\n")
-        if rest:
-            yield rest, line_no
+        yield from _chunks_on_newlines(fh)
     finally:
         if fh is not sys.stdin.buffer:
             fh.close()
@@ -653,6 +749,11 @@ def ingest_file(
     if path != "-" and not os.path.isfile(path):
         raise IngestError(f"{path}: 文件不存在 no such file")
     if fmt == "jsonl":
+        fast = _ingest_clean_jsonl(con, path)
+        if fast is not None:
+            if on_progress:
+                on_progress(os.path.getsize(path))
+            return fast
         total = IngestResult(file=path)
         for chunk, first in _jsonl_chunks(path):
             lines = _split_lines(chunk, first)
