@@ -173,6 +173,10 @@ def test_stored_types_are_exact(log, tmp_path):
     assert total == "1.00"  # 10 × 0.1 as binary floats would not be exactly 1
     (ts,) = log.con.execute("SELECT ts::VARCHAR FROM events WHERE event_id = 'm1'").fetchall()[0]
     assert ts == "2026-11-24 12:00:01"  # stored in UTC
+    fine = ev("us", 0, "session_start") | {"ts": "2026-11-24T20:00:01.250999+08:00"}
+    log.ingest(str(write_jsonl(tmp_path / "us.jsonl", [fine])))
+    (ts,) = log.con.execute("SELECT ts::VARCHAR FROM events WHERE event_id = 'us'").fetchall()[0]
+    assert ts == "2026-11-24 12:00:01.25"  # milliseconds, as the contract says
 
 
 # --- property tests for the readers ------------------------------------------------------------

@@ -503,8 +503,9 @@ FROM (
 """
 
 
+# The contract stores time with millisecond precision: finer digits are cut, not rounded.
 STORED_COLUMNS = (
-    "event_id, ts, room_id, session_id, user_id, type, source, product_id, order_id, campaign_id, "
+    "event_id, date_trunc('millisecond', ts), room_id, session_id, user_id, type, source, product_id, order_id, campaign_id, "
     "amount, count, text, variant, attrs, clicks, streamer_id"
 )
 
