@@ -114,7 +114,8 @@ def _error_columns(checks: list[Check], bad: str, errors: str) -> str:
 
 
 def _ts_from_text(col: str) -> str:
-    return f"timezone('UTC', TRY_CAST({col} AS TIMESTAMPTZ))"
+    """UTC at millisecond precision, as the contract stores time (finer digits are cut, not rounded)."""
+    return f"date_trunc('millisecond', timezone('UTC', TRY_CAST({col} AS TIMESTAMPTZ)))"
 
 
 _HAS_OFFSET = r"(Z|z|[+-]\d{2}:?\d{2})$"
@@ -313,9 +314,9 @@ def _stage_parquet_sql(src: str, types: dict[str, str]) -> str:
     if t is None:
         cols.append("NULL::TIMESTAMP AS ts")
     elif t.startswith("TIMESTAMP WITH TIME ZONE"):
-        cols.append("timezone('UTC', ts) AS ts")
+        cols.append("date_trunc('millisecond', timezone('UTC', ts)) AS ts")
     elif t.startswith("TIMESTAMP"):
-        cols.append("ts::TIMESTAMP AS ts")
+        cols.append("date_trunc('millisecond', ts::TIMESTAMP) AS ts")
     elif t in ("BIGINT", "INTEGER", "UBIGINT", "HUGEINT"):
         cols.append("TRY(epoch_ms(ts::BIGINT)) AS ts")
     elif t == "VARCHAR":
@@ -503,9 +504,8 @@ FROM (
 """
 
 
-# The contract stores time with millisecond precision: finer digits are cut, not rounded.
 STORED_COLUMNS = (
-    "event_id, date_trunc('millisecond', ts), room_id, session_id, user_id, type, source, product_id, order_id, campaign_id, "
+    "event_id, ts, room_id, session_id, user_id, type, source, product_id, order_id, campaign_id, "
     "amount, count, text, variant, attrs, clicks, streamer_id"
 )
 
