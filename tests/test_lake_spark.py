@@ -17,6 +17,7 @@ import pytest
 
 from liveops import metrics
 from liveops.lake import export_lake, open_lake, spark_session
+from liveops.metrics import py_value
 from liveops.schema import AMOUNT_TYPE, SOURCES
 from liveops.store import EventLog
 
@@ -201,14 +202,8 @@ def _extra_events() -> pa.Table:
 
 
 def _val(v):
-    if v is None:
-        return None
-    try:
-        if pd.isna(v):
-            return None
-    except (TypeError, ValueError):
-        pass
-    return float(v)
+    v = py_value(v)
+    return None if v is None else float(v)
 
 
 def assert_same_metrics(ref: pd.DataFrame, got: pd.DataFrame, by: str, label: str) -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import ibis
 import ibis.expr.types as ir
 import numpy as np
+import orjson
 import pandas as pd
 
 from . import metrics as M
@@ -79,8 +80,6 @@ def sessions(t: ir.Table, tz: str = "Asia/Shanghai") -> pd.DataFrame:
 def _title(attrs: str | None) -> str | None:
     if not attrs:
         return None
-    import orjson
-
     try:
         return orjson.loads(attrs).get("title")
     except orjson.JSONDecodeError:

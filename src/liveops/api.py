@@ -57,12 +57,6 @@ class Workspace:
         ]
         return pd.DataFrame(rows).set_index("key")
 
-    def metrics_frame(self, by: str = "session") -> pd.DataFrame:
-        """Every catalog metric for every session (by='session')."""
-        if by != "session":
-            raise ValueError("by must be 'session'; use timeline/sources/products for breakdowns")
-        return M.compute(self.events)
-
     def timeline(self, session_id: str | None = None) -> pd.DataFrame:
         return A.timeline(self.events, self.resolve_session(session_id), self.tz)
 

@@ -88,9 +88,11 @@ def _workspace(db: str | None, backend: str = "duckdb", lake: str | None = None)
     return Workspace(log.events, log.products, log=log)
 
 
-def _session(ws, session: str | None) -> str:
+def _open_session(db: str | None, session: str | None, backend: str = "duckdb", lake: str | None = None):
+    """The workspace and the session a command works on (the latest one when none is given)."""
+    ws = _workspace(db, backend, lake)
     try:
-        return ws.resolve_session(session)
+        return ws, ws.resolve_session(session)
     except LookupError as e:
         raise _fail(str(e)) from e
 
@@ -199,8 +201,7 @@ def products(
     """商品 Products: exposure, clicks, CTR, orders, GMV, explain time and explain lift."""
     if ctx.invoked_subcommand is not None:
         return
-    ws = _workspace(db)
-    sid = _session(ws, session)
+    ws, sid = _open_session(db, session)
     _emit(ws.products(sid), fmt, f"商品 Products · {sid}")
 
 
@@ -244,8 +245,7 @@ def metrics(
         return
     if backend not in ("duckdb", "spark"):
         raise _fail("--backend 只能是 must be duckdb or spark")
-    ws = _workspace(db, backend, lake)
-    sid = _session(ws, session)
+    ws, sid = _open_session(db, session, backend, lake)
     if by is None:
         values = ws.metric_values(sid)
         if fmt == Fmt.json:
@@ -320,8 +320,8 @@ def funnel(
     fmt: Annotated[Fmt, typer.Option("--format", "-f")] = Fmt.table,
 ) -> None:
     """五维四率漏斗 Funnel: impressions → entries → product exposure → clicks → buyers, vs the room's baseline."""
-    ws = _workspace(db)
-    f = ws.funnel_result(_session(ws, session))
+    ws, sid = _open_session(db, session)
+    f = ws.funnel_result(sid)
     if fmt == Fmt.json:
         O.print_json(f)
         return
@@ -356,8 +356,7 @@ def sources(
     fmt: Annotated[Fmt, typer.Option("--format", "-f")] = Fmt.table,
 ) -> None:
     """流量来源 Traffic sources: views, UV, GMV, UV value, conversion, watch time per source."""
-    ws = _workspace(db)
-    sid = _session(ws, session)
+    ws, sid = _open_session(db, session)
     _emit(ws.sources(sid), fmt, f"流量来源 Traffic sources · {sid}")
 
 
@@ -368,8 +367,7 @@ def segments(
     fmt: Annotated[Fmt, typer.Option("--format", "-f")] = Fmt.table,
 ) -> None:
     """讲解片段 Content segments: viewers, retention, interaction, clicks, GMV per minute, score; retention curve."""
-    ws = _workspace(db)
-    sid = _session(ws, session)
+    ws, sid = _open_session(db, session)
     s = ws.segments(sid)
     if fmt == Fmt.json:
         O.print_json(s)
@@ -449,8 +447,7 @@ def report(
     """复盘报告 Post-show review: one offline HTML file (and Excel) with KPIs, charts, funnel and suggestions."""
     from .report import build_review, write_html, write_xlsx
 
-    ws = _workspace(db)
-    sid = _session(ws, session)
+    ws, sid = _open_session(db, session)
     with err.status("生成复盘 building the review…", spinner="dots") if not quiet else nullcontext():
         rv = build_review(ws, sid)
         write_html(rv, out_file)

@@ -19,11 +19,10 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from liveops.schema import AMOUNT_TYPE, INPUT_FIELDS
+from liveops.schema import AMOUNT_TYPE, FORMATS, INPUT_FIELDS
 
 __all__ = ["write_events", "FORMATS", "format_of"]
 
-FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet"}
 _CST_OFFSET_MS = 8 * 3_600_000
 _UNSAFE_JSON = r'["\\\x00-\x1f]'  # characters a JSON string must escape
 

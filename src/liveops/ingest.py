@@ -26,6 +26,7 @@ import pyarrow.csv as pacsv
 from .schema import (
     ALWAYS_REQUIRED,
     EVENT_TYPES,
+    FORMATS,
     INPUT_FIELDS,
     MAX_EVENT_ID,
     MAX_TEXT,
@@ -34,7 +35,6 @@ from .schema import (
 )
 
 JSONL_CHUNK_BYTES = 256 * 1024 * 1024
-FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv", ".parquet": "parquet"}
 
 TS_MIN = "2000-01-01"
 TS_MAX = "2100-01-01"

@@ -732,18 +732,12 @@ _r(
 CATALOG.pop("unpaid_orders")
 
 MEASURES = [m for m in CATALOG.values() if m.agg is not None]
-VISIT_MEASURES = [m for m in CATALOG.values() if m.visit_based]
 RATIOS = [m for m in CATALOG.values() if m.is_ratio]
 MONEY_KEYS = {m.key for m in CATALOG.values() if m.unit == "元"}
 
 
 # ---------------------------------------------------------------------------------------------
 # Building blocks shared by every breakdown
-
-
-def measure_exprs(t: ir.Table, keys: Sequence[str] | None = None) -> dict[str, ir.Scalar]:
-    """Each measure as one aggregation expression (the plain definition)."""
-    return {m.key: m.agg.expr(t) for m in _measures(keys)}
 
 
 def _measures(keys: Sequence[str] | None) -> list[Metric]:
@@ -877,15 +871,15 @@ def online_changes(v: ir.Table) -> ir.Table:
     return per.mutate(online=per.d.sum().over(w))
 
 
-def visit_measures(t: ir.Table, group_cols: Sequence[str] = ("session_id",)) -> pd.DataFrame:
-    """Watch time, visits and online figures per group (group by session or by session + source)."""
+def visit_measures(t: ir.Table) -> pd.DataFrame:
+    """Watch time, visits and online figures per session."""
     with visits(t).cache() as v:  # computed once, read by the aggregates and the concurrency curve
-        return _visit_measures(t, v, list(group_cols))
+        return _visit_measures(t, v)
 
 
-def _visit_measures(t: ir.Table, v: ir.Table, gcols: list[str]) -> pd.DataFrame:
+def _visit_measures(t: ir.Table, v: ir.Table) -> pd.DataFrame:
     agg = (
-        v.group_by(gcols)
+        v.group_by("session_id")
         .aggregate(
             watch_seconds=v.seconds.sum(),
             visits=v.count(),
@@ -897,8 +891,6 @@ def _visit_measures(t: ir.Table, v: ir.Table, gcols: list[str]) -> pd.DataFrame:
         )
         .execute()
     )
-    if gcols != ["session_id"]:
-        return agg
     b = session_bounds(t)
     bounds = b.mutate(
         duration_seconds=b.end.delta(b.start, unit="millisecond").cast("float64") / 1000.0
@@ -984,15 +976,16 @@ def session_metrics(t: ir.Table, session_id: str) -> dict[str, float | int | Non
     if df.empty:
         raise KeyError(session_id)
     row = df.iloc[0]
-    return {k: _py(row[k]) for k in CATALOG if k in row.index}
+    return {k: py_value(row[k]) for k in CATALOG if k in row.index}
 
 
-def _py(v):
+def py_value(v):
+    """A result cell as a plain Python value: NaN, NA and NaT become None, numpy scalars builtins."""
     if v is None:
         return None
     try:
         if pd.isna(v):
             return None
-    except (TypeError, ValueError):
+    except (TypeError, ValueError):  # lists, dicts: never missing as a whole
         pass
     return v.item() if hasattr(v, "item") else v

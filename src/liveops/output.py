@@ -13,7 +13,7 @@ import orjson
 import pandas as pd
 from rich.table import Table
 
-from .metrics import CATALOG
+from .metrics import CATALOG, py_value
 
 
 def plain(v: Any) -> Any:
@@ -32,16 +32,8 @@ def plain(v: Any) -> Any:
         return v.isoformat()
     if isinstance(v, Decimal):
         return float(v)
-    if hasattr(v, "item"):
-        v = v.item()
-    if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
-        return None
-    try:
-        if pd.isna(v):
-            return None
-    except (TypeError, ValueError):
-        pass
-    return v
+    v = py_value(v)
+    return None if isinstance(v, float) and math.isinf(v) else v
 
 
 def records(df: pd.DataFrame) -> list[dict]:

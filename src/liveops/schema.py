@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+# Event files: the format is chosen by extension (readers also take the .gz forms of JSONL and CSV).
+FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv", ".parquet": "parquet"}
+
 MAX_TEXT = 2000
 MAX_EVENT_ID = 128
 

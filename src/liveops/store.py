@@ -113,10 +113,6 @@ class EventLog:
     def products(self) -> ibis.Table:
         return self._ibis.table("products")
 
-    @property
-    def backend(self) -> ibis.BaseBackend:
-        return self._ibis
-
     def count(self) -> int:
         return self.con.execute("SELECT count(*) FROM events").fetchall()[0][0]
 
