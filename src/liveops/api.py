@@ -27,14 +27,16 @@ class Workspace:
 
     def resolve_session(self, session_id: str | None) -> str:
         """The given session, or the most recent one when none is given."""
+        if session_id is not None:
+            # Every analysis call checks its session: look for one row, not the whole session list.
+            e = self.events
+            if not e.filter(e.session_id == session_id).limit(1).count().execute():
+                raise LookupError(f"未找到场次 session not found: {session_id}")
+            return session_id
         s = self.sessions()
         if s.empty:
             raise LookupError("日志中没有场次 the log has no sessions — ingest events first")
-        if session_id is None:
-            return str(s.iloc[-1]["session_id"])
-        if session_id not in set(s["session_id"]):
-            raise LookupError(f"未找到场次 session not found: {session_id}")
-        return session_id
+        return str(s.iloc[-1]["session_id"])
 
     # -- metrics ----------------------------------------------------------------------------
     def metric_values(self, session_id: str | None = None) -> dict:
