@@ -106,6 +106,17 @@ def timeline(t: ir.Table, session_id: str, tz: str = "Asia/Shanghai") -> pd.Data
 
     Minutes are buckets of UTC time (every real time zone offset is whole minutes), shown in ``tz``.
     """
+    return localise_timeline(timeline_utc(t, session_id), tz)
+
+
+def localise_timeline(df: pd.DataFrame, tz: str) -> pd.DataFrame:
+    """Add the display-zone minute to a UTC timeline (kept apart so stored timelines serve every zone)."""
+    df = df.copy()
+    df.insert(len(df.columns) - 1, "minute_local", _to_local(df["minute"], tz))
+    return df
+
+
+def timeline_utc(t: ir.Table, session_id: str, visits: ir.Table | None = None) -> pd.DataFrame:
     s = _session(t, session_id)
     s = s.mutate(minute=s.ts.truncate("m"))
     per = M.compute(s, by=("minute",), with_visits=False, keys=TIMELINE_KEYS)
@@ -117,18 +128,17 @@ def timeline(t: ir.Table, session_id: str, tz: str = "Asia/Shanghai") -> pd.Data
     minutes = pd.DataFrame({"minute": pd.date_range(start, end, freq="min")})
     per["minute"] = pd.to_datetime(per["minute"])
     df = minutes.merge(per, on="minute", how="left")
-    df = df.merge(_online_per_minute(s, minutes), on="minute", how="left")
+    df = df.merge(_online_per_minute(s, minutes, visits), on="minute", how="left")
     df = df.merge(_explaining_per_minute(s, minutes), on="minute", how="left")
     for c in TIMELINE_KEYS:
         if c in df:
             df[c] = pd.to_numeric(df[c]).fillna(0)
     df = M.add_ratios(df)
-    df["minute_local"] = _to_local(df["minute"], tz)
     df["elapsed_min"] = np.arange(len(df))
     return df
 
 
-def _online_per_minute(s: ir.Table, minutes: pd.DataFrame) -> pd.DataFrame:
+def _online_per_minute(s: ir.Table, minutes: pd.DataFrame, visits: ir.Table | None = None) -> pd.DataFrame:
     """Online at each minute: the latest platform snapshot, else the peak of enter/leave concurrency."""
     snaps = s.filter(s.type == "online_snapshot")
     snap = snaps.group_by(minute=snaps.ts.truncate("m")).aggregate(online=snaps["count"].max()).execute()
@@ -137,7 +147,7 @@ def _online_per_minute(s: ir.Table, minutes: pd.DataFrame) -> pd.DataFrame:
         df = minutes.merge(snap, on="minute", how="left")
         df["online"] = df["online"].ffill().fillna(0)
         return df
-    ch = M.online_changes(M.visits(s))
+    ch = M.online_changes(M.visits(s) if visits is None else visits)
     per = (
         ch.group_by(minute=ch.ts.truncate("m"))
         .aggregate(peak=ch.online.max(), last=ch.online.argmax(ch.ts))
@@ -164,8 +174,15 @@ def explain_windows(s: ir.Table) -> ir.Table:
     )
 
 
+def explain_table(s: ir.Table) -> pd.DataFrame:
+    """The explain windows of a session in start order."""
+    return explain_windows(s).execute().sort_values(["start", "product_id"], ignore_index=True)
+
+
 def _explaining_per_minute(s: ir.Table, minutes: pd.DataFrame) -> pd.DataFrame:
-    w = explain_windows(s).execute()
+    w = explain_table(
+        s
+    )  # in start order: a minute where one segment ends and the next begins shows the newer
     out = minutes[["minute"]].copy()
     out["explaining"] = None
     for r in w.itertuples():  # a show has tens of segments, not millions
@@ -242,7 +259,24 @@ def funnel(t: ir.Table, session_id: str, baseline_n: int = 5) -> Funnel:
     row = M.compute(s, with_visits=False, keys=FUNNEL_KEYS)
     if row.empty:
         raise KeyError(session_id)
-    r = row.iloc[0]
+    prev = previous_sessions(t, session_id, baseline_n)
+    base = funnel_measures(t, prev) if prev else None
+    return funnel_from(session_id, row.iloc[0], funnel_by_source(source_measures(s)), prev, base)
+
+
+def funnel_measures(t: ir.Table, session_ids: list[str]) -> pd.DataFrame:
+    """The funnel's counts per session, for the trailing baseline."""
+    return M.compute(t.filter(t.session_id.isin(session_ids)), with_visits=False, keys=FUNNEL_KEYS)
+
+
+def funnel_from(
+    session_id: str,
+    r: pd.Series,
+    by_source: pd.DataFrame,
+    prev: list[str],
+    baseline: pd.DataFrame | None,
+) -> Funnel:
+    """The funnel of one session's measures ``r``; the baseline pools the previous sessions' counts."""
     steps = pd.DataFrame(
         [
             {"step": k, "zh": zh, "en": en, "uv": _num(r[u]), "pv": _num(r[p])}
@@ -250,11 +284,9 @@ def funnel(t: ir.Table, session_id: str, baseline_n: int = 5) -> Funnel:
         ]
     )
     uv_rates, pv_rates = _funnel_rows(r)
-    prev = previous_sessions(t, session_id, baseline_n)
     base_rates: list[float | None] = [None] * 4
-    if prev:
-        pb = M.compute(t.filter(t.session_id.isin(prev)), with_visits=False, keys=FUNNEL_KEYS)
-        pooled = pb[list(FUNNEL_KEYS)].apply(pd.to_numeric).sum()
+    if baseline is not None and len(baseline):
+        pooled = baseline[list(FUNNEL_KEYS)].apply(pd.to_numeric).sum()
         base_rates, _ = _funnel_rows(pooled)
     rates = pd.DataFrame(
         [
@@ -277,7 +309,7 @@ def funnel(t: ir.Table, session_id: str, baseline_n: int = 5) -> Funnel:
     if len(cand):
         w = cand.loc[cand["change"].astype(float).idxmin()]
         weakest = WeakStep(w["rate"], w["zh"], w["en"], w["uv_rate"], w["baseline_uv_rate"], w["change"])
-    return Funnel(session_id, steps, rates, _funnel_by_source(s), prev, weakest)
+    return Funnel(session_id, steps, rates, by_source, prev, weakest)
 
 
 def with_source(s: ir.Table) -> ir.Table:
@@ -291,8 +323,12 @@ def with_source(s: ir.Table) -> ir.Table:
     return j.mutate(src=src.fill_null("other")).drop("_sid", "_uid", "_first_source")
 
 
-def _funnel_by_source(s: ir.Table) -> pd.DataFrame:
-    per = M.compute(with_source(s), by=("src",), with_visits=False, keys=FUNNEL_KEYS)
+def source_measures(s: ir.Table) -> pd.DataFrame:
+    """Catalog measures per traffic source of one session, for both the sources table and the funnel."""
+    return M.compute(with_source(s), by=("src",), with_visits=False, keys=(*SOURCE_KEYS, *FUNNEL_KEYS))
+
+
+def funnel_by_source(per: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for _, r in per.iterrows():
         uv_rates, pv_rates = _funnel_rows(r)
@@ -330,15 +366,20 @@ SOURCE_KEYS = (
 def sources(t: ir.Table, session_id: str) -> pd.DataFrame:
     """Views, UV, GMV, UV value, conversion and watch time per traffic source (first-touch for purchases)."""
     s = _session(t, session_id)
-    per = M.compute(with_source(s), by=("src",), with_visits=False, keys=SOURCE_KEYS).rename(
-        columns={"src": "source"}
-    )
-    v = M.visits(s)
-    watch = (
+    return sources_from(source_measures(s), source_watch(M.visits(s)))
+
+
+def source_watch(v: ir.Table) -> pd.DataFrame:
+    """Watch time and visits per entry source."""
+    return (
         v.group_by(source=v.source.fill_null("other"))
         .aggregate(watch_seconds=v.seconds.sum(), visits=v.count())
         .execute()
     )
+
+
+def sources_from(per: pd.DataFrame, watch: pd.DataFrame) -> pd.DataFrame:
+    per = per[["src", *SOURCE_KEYS]].rename(columns={"src": "source"})
     df = per.merge(watch, on="source", how="outer")
     for c in (*SOURCE_KEYS, "watch_seconds", "visits"):
         df[c] = pd.to_numeric(df[c]).fillna(0)
@@ -398,6 +439,11 @@ PRODUCT_KEYS = (
 
 def products(t: ir.Table, session_id: str, dim: ir.Table | None = None) -> pd.DataFrame:
     """Per product: exposure, clicks, CTR, orders, GMV, explain count and time, GMV per minute in vs out of explain."""
+    return name_products(product_measures(t, session_id), dim)
+
+
+def product_measures(t: ir.Table, session_id: str) -> pd.DataFrame:
+    """The product table without the product dimension (which can be re-imported at any time)."""
     s = with_product(_session(t, session_id))
     s = s.filter(s.product_id.notnull())
     per = M.compute(s, by=("product_id",), with_visits=False, keys=PRODUCT_KEYS)
@@ -439,6 +485,14 @@ def products(t: ir.Table, session_id: str, dim: ir.Table | None = None) -> pd.Da
     df["explain_lift_clicks"] = df["clicks_per_min_explain"] / df["clicks_per_min_other"].where(
         lambda x: x > 0
     )
+    order = df.sort_values("product_id").sort_values(
+        ["gmv", "product_click_uv"], ascending=False, kind="stable"
+    )
+    return order.reset_index(drop=True)
+
+
+def name_products(df: pd.DataFrame, dim: ir.Table | None) -> pd.DataFrame:
+    """Join names, prices and categories from the product dimension."""
     if dim is not None:
         d = dim.execute()
         if len(d):
@@ -447,38 +501,39 @@ def products(t: ir.Table, session_id: str, dim: ir.Table | None = None) -> pd.Da
     for c in ("name", "price", "category"):
         if c not in df:
             df[c] = None
-    df = df.sort_values(["gmv", "product_click_uv"], ascending=False).reset_index(drop=True)
-    cols = [
-        "product_id",
-        "name",
-        "category",
-        "price",
-        "product_impression_uv",
-        "product_impression_pv",
-        "product_click_uv",
-        "product_click_pv",
-        "product_ctr",
-        "cart_uv",
-        "orders",
-        "pay_orders",
-        "buyers",
-        "gmv",
-        "refund_amount",
-        "click_pay_rate",
-        "order_pay_rate",
-        "explain_count",
-        "explain_minutes",
-        "gmv_in_explain",
-        "clicks_in_explain",
-        "orders_in_explain",
-        "gmv_per_min_explain",
-        "gmv_per_min_other",
-        "explain_lift_gmv",
-        "clicks_per_min_explain",
-        "clicks_per_min_other",
-        "explain_lift_clicks",
-    ]
-    return df[cols]
+    return df[PRODUCT_COLUMNS]
+
+
+PRODUCT_COLUMNS = [
+    "product_id",
+    "name",
+    "category",
+    "price",
+    "product_impression_uv",
+    "product_impression_pv",
+    "product_click_uv",
+    "product_click_pv",
+    "product_ctr",
+    "cart_uv",
+    "orders",
+    "pay_orders",
+    "buyers",
+    "gmv",
+    "refund_amount",
+    "click_pay_rate",
+    "order_pay_rate",
+    "explain_count",
+    "explain_minutes",
+    "gmv_in_explain",
+    "clicks_in_explain",
+    "orders_in_explain",
+    "gmv_per_min_explain",
+    "gmv_per_min_other",
+    "explain_lift_gmv",
+    "clicks_per_min_explain",
+    "clicks_per_min_other",
+    "explain_lift_clicks",
+]
 
 
 def _inside_explain(s: ir.Table, win: ir.Table) -> pd.DataFrame:
@@ -511,11 +566,30 @@ class Segments:
     lost_5min_rate: float | None
 
 
-def segments(t: ir.Table, session_id: str, max_minutes: int = 30) -> Segments:
+SEGMENT_COLUMNS = [
+    "segment",
+    "product_id",
+    "start",
+    "end",
+    "minutes",
+    "viewers_at_start",
+    "retention",
+    "interactions_per_min",
+    "clicks",
+    "product_clicks",
+    "orders",
+    "gmv",
+    "gmv_per_min",
+    "clicks_per_min",
+    "score",
+]
+
+
+def segments(t: ir.Table, session_id: str, max_minutes: int = 30, visits: ir.Table | None = None) -> Segments:
     """Each explain segment scored on retention, interaction, clicks and GMV; and the retention curve."""
     s = _session(t, session_id)
-    win = explain_windows(s).execute().sort_values("start").reset_index(drop=True)
-    v = M.visits(s)
+    win = explain_table(s)
+    v = M.visits(s) if visits is None else visits
     vdf = v.select("user_id", "start", "end", "seconds", "first", "since_start_ms").execute()
     ev = s.filter(s.type.isin((*M.INTERACTION_TYPES, "product_click", "pay", "order")))
     ev = with_product(ev)
@@ -552,15 +626,14 @@ def segments(t: ir.Table, session_id: str, max_minutes: int = 30) -> Segments:
                 "gmv": float(amt[inside & (typ == "pay")].sum()),
             }
         )
-    seg = pd.DataFrame(rows)
-    if len(seg):
-        seg["gmv_per_min"] = seg["gmv"] / seg["minutes"]
-        seg["clicks_per_min"] = seg["clicks"] / seg["minutes"]
-        parts = [
-            seg[c].astype(float).rank(pct=True)
-            for c in ("retention", "interactions_per_min", "clicks_per_min", "gmv_per_min")
-        ]
-        seg["score"] = (sum(p.fillna(0) for p in parts) / len(parts) * 100).round(1)
+    seg = pd.DataFrame(rows, columns=SEGMENT_COLUMNS[:-3])
+    seg["gmv_per_min"] = seg["gmv"] / seg["minutes"]
+    seg["clicks_per_min"] = seg["clicks"] / seg["minutes"]
+    parts = [
+        seg[c].astype(float).rank(pct=True)
+        for c in ("retention", "interactions_per_min", "clicks_per_min", "gmv_per_min")
+    ]
+    seg["score"] = (sum(p.fillna(0) for p in parts) / len(parts) * 100).round(1)
     first = vdf[vdf["first"]]
     n = len(first)
     secs = first["seconds"].to_numpy(dtype=float)

@@ -9,17 +9,37 @@ import pandas as pd
 
 from . import analysis as A
 from . import metrics as M
+from . import review_tables as RT
+from .comments import Comments, comment_summary
 from .store import EventLog, Settings, resolve_db
 
 
 class Workspace:
-    """A read view over one event log (a DuckDB file, or a Parquet lake on DuckDB or Spark)."""
+    """A read view over one event log (a DuckDB file, or a Parquet lake on DuckDB or Spark).
+
+    A session whose review tables are stored and current (see :mod:`liveops.review_tables`) is read
+    from them; any other is computed from the events.
+    """
 
     def __init__(self, events: ir.Table, products: ir.Table | None = None, tz: str | None = None, log=None):
         self.events = events
         self.products_dim = products
         self.tz = tz or Settings.load().timezone
         self._log = log
+        self._stored: dict[str, RT.ReviewTables] = {}
+
+    def review_tables(self, session_id: str) -> RT.ReviewTables | None:
+        """The session's stored review tables if they are current, else None."""
+        if self._log is None:
+            return None
+        n = RT.event_count(self.events, session_id)
+        rt = self._stored.get(session_id)
+        if rt is None or rt.events != n:
+            rt = RT.load(self._log.con, session_id, n)
+            if rt is None:
+                return None
+            self._stored[session_id] = rt
+        return rt
 
     # -- sessions ---------------------------------------------------------------------------
     def sessions(self) -> pd.DataFrame:
@@ -41,7 +61,9 @@ class Workspace:
     # -- metrics ----------------------------------------------------------------------------
     def metric_values(self, session_id: str | None = None) -> dict:
         """Every catalog metric of a session as {key: value} (what `liveops metrics --format json` prints)."""
-        return M.session_metrics(self.events, self.resolve_session(session_id))
+        sid = self.resolve_session(session_id)
+        rt = self.review_tables(sid)
+        return rt.metric_values() if rt else M.session_metrics(self.events, sid)
 
     def metrics(self, session_id: str | None = None) -> pd.DataFrame:
         """Every catalog metric of a session, one row each: key, 中文名, English, dimension, unit, value."""
@@ -60,22 +82,64 @@ class Workspace:
         return pd.DataFrame(rows).set_index("key")
 
     def timeline(self, session_id: str | None = None) -> pd.DataFrame:
-        return A.timeline(self.events, self.resolve_session(session_id), self.tz)
+        sid = self.resolve_session(session_id)
+        rt = self.review_tables(sid)
+        return A.localise_timeline(rt.timeline, self.tz) if rt else A.timeline(self.events, sid, self.tz)
 
     def funnel(self, session_id: str | None = None) -> pd.DataFrame:
         return self.funnel_result(session_id).steps
 
-    def funnel_result(self, session_id: str | None = None) -> A.Funnel:
-        return A.funnel(self.events, self.resolve_session(session_id))
+    def funnel_result(self, session_id: str | None = None, baseline_n: int = 5) -> A.Funnel:
+        sid = self.resolve_session(session_id)
+        rt = self.review_tables(sid)
+        if rt is None:
+            return A.funnel(self.events, sid, baseline_n)
+        prev = A.previous_sessions(self.events, sid, baseline_n)
+        return A.funnel_from(sid, rt.metrics.iloc[0], rt.funnel_by_source, prev, self._funnel_measures(prev))
+
+    def _funnel_measures(self, session_ids: list[str]) -> pd.DataFrame | None:
+        """Funnel counts of earlier sessions: stored where current, computed for the rest."""
+        if not session_ids:
+            return None
+        parts, missing = [], []
+        for sid in session_ids:
+            rt = self.review_tables(sid)
+            if rt is None:
+                missing.append(sid)
+            else:
+                parts.append(rt.metrics[["session_id", *A.FUNNEL_KEYS]])
+        if missing:
+            parts.append(A.funnel_measures(self.events, missing))
+        return pd.concat(parts, ignore_index=True)
 
     def sources(self, session_id: str | None = None) -> pd.DataFrame:
-        return A.sources(self.events, self.resolve_session(session_id))
+        sid = self.resolve_session(session_id)
+        rt = self.review_tables(sid)
+        return rt.sources if rt else A.sources(self.events, sid)
 
     def products(self, session_id: str | None = None) -> pd.DataFrame:
-        return A.products(self.events, self.resolve_session(session_id), self.products_dim)
+        sid = self.resolve_session(session_id)
+        rt = self.review_tables(sid)
+        if rt is None:
+            return A.products(self.events, sid, self.products_dim)
+        return A.name_products(rt.products, self.products_dim)
 
     def segments(self, session_id: str | None = None) -> A.Segments:
-        return A.segments(self.events, self.resolve_session(session_id))
+        sid = self.resolve_session(session_id)
+        rt = self.review_tables(sid)
+        return rt.segments_result() if rt else A.segments(self.events, sid)
+
+    def explain_windows(self, session_id: str | None = None) -> pd.DataFrame:
+        sid = self.resolve_session(session_id)
+        rt = self.review_tables(sid)
+        e = self.events
+        return rt.windows if rt else A.explain_table(e.filter(e.session_id == sid))
+
+    def comments(self, session_id: str | None = None) -> Comments:
+        """The most frequent viewer questions and complaints of a session."""
+        sid = self.resolve_session(session_id)
+        rt = self.review_tables(sid)
+        return rt.comments() if rt else comment_summary(self.events, sid)
 
     def close(self) -> None:
         if self._log is not None:

@@ -112,6 +112,13 @@ def ingest(
             "--dry-run", help="只校验不入库 validate only: store nothing, list the first rejected rows"
         ),
     ] = False,
+    review_tables: Annotated[
+        bool,
+        typer.Option(
+            "--review-tables/--no-review-tables",
+            help="为已下播场次生成复盘表 build the stored review tables of ended shows whose events changed",
+        ),
+    ] = True,
 ) -> None:
     """导入事件 Ingest event files into the store: validate, keep good rows, dead-letter bad ones, skip duplicates."""
     tmp = tempfile.TemporaryDirectory() if dry_run else None
@@ -144,8 +151,13 @@ def ingest(
                 continue
             results.append(r)
             total.add(r)
-    log.close()
     secs = time.perf_counter() - t0
+    built: list[str] = []
+    t1 = time.perf_counter()
+    if review_tables and not dry_run and total.stored:
+        built = _refresh_review_tables(log, quiet or json_out)
+    review_secs = time.perf_counter() - t1
+    log.close()
     if json_out:
         O.print_json(
             {
@@ -153,6 +165,7 @@ def ingest(
                 "total": total,
                 "seconds": round(secs, 3),
                 "deadletter": None if dry_run else str(log.deadletter_path),
+                "review_tables": {"sessions": built, "seconds": round(review_secs, 3)},
             }
         )
     elif not quiet or total.rejected:
@@ -174,6 +187,48 @@ def ingest(
     if code == 0 and total.rejected:
         code = 1
     raise typer.Exit(code)
+
+
+def _refresh_review_tables(
+    log: EventLog, quiet: bool, session_ids: list[str] | None = None, ended_only: bool = True
+) -> list[str]:
+    from . import review_tables as RT
+
+    with err.status("生成复盘表 building review tables…", spinner="dots") if not quiet else nullcontext():
+        return RT.refresh(
+            log,
+            session_ids,
+            ended_only,
+            on_session=None
+            if quiet
+            else lambda sid, sec: err.print(f"复盘表已生成 review tables built: {sid} ({sec:.1f}s)"),
+        )
+
+
+@app.command()
+def refresh(
+    db: DbOpt = None,
+    session: Annotated[
+        list[str] | None, typer.Option("--session", "-s", help="只重建这些场次 only these sessions")
+    ] = None,
+    all_sessions: Annotated[
+        bool, typer.Option("--all", help="包括未下播的场次 include shows that have not ended")
+    ] = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """重建复盘表 Build the stored review tables of sessions whose events changed (ingest does this for ended shows)."""
+    path = resolve_db(db)
+    if not Path(path).exists():
+        raise _fail(f"没有这个存储 no such store: {path}")
+    with EventLog(path) as log:
+        for sid in session or []:
+            if not log.con.execute("SELECT count(*) FROM events WHERE session_id = ?", [sid]).fetchall()[0][
+                0
+            ]:
+                raise _fail(f"未找到场次 session not found: {sid}")
+        built = _refresh_review_tables(log, quiet, session or None, ended_only=not all_sessions)
+    if not quiet:
+        err.print(f"合计 total: {len(built)} 场次 sessions built")
 
 
 def _print_rejected(deadletter: Path, limit: int) -> None:

@@ -960,12 +960,14 @@ def compute(
     by: Sequence[str] = ("session_id",),
     with_visits: bool = True,
     keys: Sequence[str] | None = None,
+    visits: ir.Table | None = None,
 ) -> pd.DataFrame:
     """Every catalog metric per group of ``by`` columns (which must exist on ``t``)."""
     gcols = list(by)
     agg = aggregate(t, gcols, keys)
     if with_visits and gcols == ["session_id"]:
-        agg = agg.merge(visit_measures(t), on="session_id", how="left")
+        vm = visit_measures(t) if visits is None else _visit_measures(t, visits)
+        agg = agg.merge(vm, on="session_id", how="left")
     return _normalise(add_ratios(agg))
 
 
