@@ -37,6 +37,11 @@ products_app = typer.Typer(
     invoke_without_command=True,
 )
 app.add_typer(products_app, name="products")
+token_app = typer.Typer(
+    help="令牌 Bearer tokens for the server: create (shown once), list, revoke. Works while the server runs.",
+    no_args_is_help=True,
+)
+app.add_typer(token_app, name="token")
 
 err = Console(stderr=True)
 out = Console()
@@ -513,5 +518,106 @@ def report(
         err.print(f"Excel → {xlsx}")
 
 
+# ---------------------------------------------------------------------------------------------
+# Server and tokens
+
+
+class Role(StrEnum):
+    ingest = "ingest"
+    viewer = "viewer"
+    analyst = "analyst"
+    admin = "admin"
+
+
+def _token_store(db: str | None):
+    from .tokens import TokenStore, tokens_path
+
+    return TokenStore(tokens_path(resolve_db(db)))
+
+
+@token_app.command("create")
+def token_create(
+    role: Annotated[Role, typer.Option("--role", help="ingest 只能导入 / viewer, analyst 只读 / admin 全部")],
+    name: Annotated[str | None, typer.Option("--name", help="名称 a name to recognise it by")] = None,
+    db: DbOpt = None,
+) -> None:
+    """创建令牌 Create a token; the secret is printed once and stored only as a hash."""
+    tok, secret = _token_store(db).create(role.value, name)
+    err.print(
+        f"令牌已创建 token created: id={tok.id} name={tok.name} role={tok.role} (只显示一次 shown once)"
+    )
+    out.print(secret, soft_wrap=True)
+
+
+@token_app.command("list")
+def token_list(db: DbOpt = None, fmt: Annotated[Fmt, typer.Option("--format", "-f")] = Fmt.table) -> None:
+    """列出令牌 List tokens (never their secrets)."""
+    import pandas as pd
+
+    rows = [
+        {"id": t.id, "name": t.name, "role": t.role, "created_at": t.created_at, "revoked_at": t.revoked_at}
+        for t in _token_store(db).list()
+    ]
+    _emit(pd.DataFrame(rows, columns=["id", "name", "role", "created_at", "revoked_at"]), fmt, "令牌 Tokens")
+
+
+@token_app.command("revoke")
+def token_revoke(
+    id_or_name: Annotated[str, typer.Argument(help="令牌 id 或名称 token id or name")], db: DbOpt = None
+) -> None:
+    """吊销令牌 Revoke a token (takes effect on the server's next request)."""
+    from .tokens import TokenError
+
+    try:
+        tok = _token_store(db).revoke(id_or_name)
+    except TokenError as e:
+        raise _fail(str(e)) from e
+    err.print(f"已吊销 revoked: id={tok.id} name={tok.name}")
+
+
+@app.command()
+def serve(
+    db: DbOpt = None,
+    host: Annotated[str, typer.Option(help="监听地址 bind address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="端口 port")] = 8000,
+    max_events: Annotated[int, typer.Option(help="每个请求最多事件数 events per request")] = 10_000,
+    max_mb: Annotated[float, typer.Option(help="每个请求最大 MB request size limit")] = 5.0,
+    ingest_rate: Annotated[
+        float, typer.Option(help="每个令牌每秒事件数上限 events/s per ingest token (0 = unlimited)")
+    ] = 50_000.0,
+    cors_origin: Annotated[
+        list[str] | None,
+        typer.Option("--cors-origin", help="允许的跨域来源 allowed CORS origin (closed by default)"),
+    ] = None,
+) -> None:
+    """启动服务 Serve the ingest and query API (OpenAPI at /docs) on uvicorn."""
+    import uvicorn
+
+    from .web import ServerConfig, create_app
+
+    path = resolve_db(db)
+    store = _token_store(db)
+    if not any(t.can("admin") for t in store.list()):
+        tok, secret = store.create("admin", "admin")
+        err.print(f"首次启动，已创建管理员令牌 first start: admin token created (id={tok.id}), shown once:")
+        out.print(secret, soft_wrap=True)
+    cfg = ServerConfig(
+        max_events=max_events,
+        max_bytes=int(max_mb * 1024 * 1024),
+        ingest_rate=ingest_rate,
+        cors_origins=list(cors_origin or []),
+    )
+    try:
+        app_ = create_app(path, cfg)
+    except Exception as e:  # a store locked by another process
+        raise _fail(f"无法打开存储 cannot open store {path}: {e}") from e
+    err.print(f"LiveOps 服务 serving {path} on http://{host}:{port}  (API docs: /docs)")
+    uvicorn.run(app_, host=host, port=port, log_level="warning")
+
+
 def main() -> None:  # pragma: no cover
     app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -52,6 +52,8 @@ class IngestResult:
     duplicate: int = 0
     rejected: int = 0
     errors_by_reason: dict[str, int] = field(default_factory=dict)
+    # Each rejected row (position, field, reason, all errors), kept only when the caller asks (HTTP replies).
+    rejected_rows: list[dict] | None = None
 
     def add(self, other: IngestResult) -> None:
         self.read += other.read
@@ -511,7 +513,11 @@ STORED_COLUMNS = (
 
 
 def _store(
-    con: duckdb.DuckDBPyConnection, staged_sql: str, file_label: str, deadletter: Path | None
+    con: duckdb.DuckDBPyConnection,
+    staged_sql: str,
+    file_label: str,
+    deadletter: Path | None,
+    keep_rejected: bool = False,
 ) -> IngestResult:
     """Validate the staged relation, store good rows once, write rejected rows to the dead-letter file.
 
@@ -519,7 +525,7 @@ def _store(
     looked for on a 64-bit hash first, so the exact keep-the-first-row step runs only when there are
     any; rejected rows are fetched only when the counts say some rows were not stored.
     """
-    res = IngestResult(file=file_label)
+    res = IngestResult(file=file_label, rejected_rows=[] if keep_rejected else None)
     con.execute(f"CREATE OR REPLACE TEMP VIEW _checked AS {_validated_sql(staged_sql)}")
     res.read = _scalar(con, f"SELECT count(*) FROM ({staged_sql})")
     before = _scalar(con, "SELECT count(*) FROM events")
@@ -572,6 +578,10 @@ def _write_deadletter(
         first = errs[0]
         key = f"{first['field']}: {first['reason'].split(': ')[0]}"
         res.errors_by_reason[key] = res.errors_by_reason.get(key, 0) + 1
+        if res.rejected_rows is not None:
+            res.rejected_rows.append(
+                {pos_kind: pos, "field": first["field"], "reason": first["reason"], "errors": errs}
+            )
         lines.append(
             orjson.dumps(
                 {
@@ -793,6 +803,19 @@ def ingest_file(
     if on_progress:
         on_progress(os.path.getsize(path))
     return res
+
+
+def ingest_lines(
+    con: duckdb.DuckDBPyConnection, data: bytes, label: str, deadletter: Path | None
+) -> IngestResult:
+    """Ingest NDJSON bytes held in memory (an HTTP request), in one transaction, listing every rejected line."""
+    lines = _split_lines(data, 1)
+    con.register("_lines", lines)
+    try:
+        with _transaction(con):
+            return _store(con, _stage_jsonl_sql("_lines"), label, deadletter, keep_rejected=True)
+    finally:
+        con.unregister("_lines")
 
 
 def ingest_relation(

@@ -1,0 +1,362 @@
+"""The LiveOps server: ingest API, query API (the CLI's JSON shapes), bearer tokens with roles.
+
+Thin: requests are parsed, checked and handed to the same core the CLI uses (``ingest``,
+``api.Workspace``). Writes go through one connection under a lock and are committed before the reply,
+so an acknowledged event is in the store's write-ahead log; reads use their own cursors and never wait
+for a write.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+import zlib
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import ibis
+import orjson
+from fastapi import Depends, FastAPI, HTTPException, Request, WebSocket, WebSocketDisconnect
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse, Response
+
+from . import output as O
+from .api import Workspace
+from .ingest import IngestResult, ingest_lines
+from .store import EventLog, Settings
+from .tokens import Token, TokenStore, tokens_path
+
+
+@dataclass
+class ServerConfig:
+    max_events: int = 10_000  # per request
+    max_bytes: int = 5 * 1024 * 1024  # per request, before and after gzip
+    ingest_rate: float = 50_000.0  # events per second per token (burst: two seconds' worth)
+    cors_origins: list[str] = field(default_factory=list)  # closed unless listed
+    timezone: str | None = None
+
+
+class BadBatch(ValueError):
+    """A request body that is not a batch of events: 400, or 413 when too large."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def parse_batch(body: bytes, max_events: int, max_bytes: int, gzipped: bool) -> tuple[bytes, bool]:
+    """A request body (JSON array or NDJSON, maybe gzip) as NDJSON bytes; True when it was an array."""
+    if gzipped or body[:2] == b"\x1f\x8b":
+        try:
+            d = zlib.decompressobj(wbits=31)
+            raw = d.decompress(body, max_bytes + 1)
+        except zlib.error as e:
+            raise BadBatch(400, f"gzip 解压失败 body is not valid gzip: {e}") from e
+        if len(raw) > max_bytes or d.unconsumed_tail:
+            raise BadBatch(
+                413, f"解压后超过 {max_bytes:,} 字节 body exceeds {max_bytes:,} bytes uncompressed"
+            )
+        body = raw
+    head = body.lstrip()[:1]
+    if head == b"[":
+        try:
+            items = orjson.loads(body)
+        except orjson.JSONDecodeError as e:
+            raise BadBatch(400, f"JSON 数组无法解析 malformed JSON array: {e}") from e
+        if len(items) > max_events:
+            raise BadBatch(
+                413,
+                f"每次最多 {max_events:,} 条事件 at most {max_events:,} events per request, got {len(items):,}",
+            )
+        return b"\n".join(orjson.dumps(x) for x in items), True
+    n = body.count(b"\n") + (0 if body.endswith(b"\n") else 1)
+    if n > max_events:
+        lines = sum(1 for line in body.splitlines() if line.strip())
+        if lines > max_events:
+            raise BadBatch(
+                413,
+                f"每次最多 {max_events:,} 条事件 at most {max_events:,} events per request, got {lines:,}",
+            )
+    return body, False
+
+
+def batch_reply(res: IngestResult, was_array: bool) -> dict[str, Any]:
+    errors = []
+    for r in res.rejected_rows or []:
+        pos = r.get("line", r.get("row"))
+        e = {"index": pos - 1} if was_array else {"line": pos}
+        errors.append({**e, "field": r["field"], "reason": r["reason"], "errors": r["errors"]})
+    return {
+        "accepted": res.stored,
+        "duplicate": res.duplicate,
+        "rejected": res.rejected,
+        "errors": errors,
+    }
+
+
+class RateLimiter:
+    """A token bucket per API token, counted in events."""
+
+    def __init__(self, rate: float):
+        self.rate = rate
+        self.burst = 2 * rate
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, key: str, n: int) -> float:
+        """0 when ``n`` events may pass now, else the seconds to wait."""
+        if self.rate <= 0:
+            return 0.0
+        with self._lock:
+            now = time.monotonic()
+            level, last = self._buckets.get(key, (self.burst, now))
+            level = min(self.burst, level + (now - last) * self.rate)
+            if n > level:
+                self._buckets[key] = (level, now)
+                return (n - level) / self.rate
+            self._buckets[key] = (level - n, now)
+            return 0.0
+
+
+class Server:
+    """The store, its write lock and the token file, shared by every request."""
+
+    def __init__(self, db: str, config: ServerConfig | None = None):
+        self.db = db
+        self.config = config or ServerConfig()
+        self.log = EventLog(db)
+        self.tokens = TokenStore(tokens_path(db))
+        self.limiter = RateLimiter(self.config.ingest_rate)
+        self.tz = self.config.timezone or Settings.load().timezone
+        self._write = threading.Lock()
+
+    def ingest(self, ndjson: bytes, label: str) -> IngestResult:
+        with self._write:
+            return ingest_lines(self.log.con, ndjson, label, self.log.deadletter_path)
+
+    def workspace(self) -> Workspace:
+        """A read view on its own cursor: reads run beside writes (DuckDB's MVCC), not behind them."""
+        cur = self.log.con.cursor()
+        cur.execute("SET TimeZone = 'UTC'")
+        be = ibis.duckdb.from_connection(cur)
+        return Workspace(be.table("events"), be.table("products"), tz=self.tz, log=_CursorLog(cur))
+
+    def close(self) -> None:
+        self.log.close()
+
+
+class _CursorLog:
+    """What a Workspace needs of a log: a connection for stored review tables, and close()."""
+
+    def __init__(self, con):
+        self.con = con
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def _token(request: Request) -> Token:
+    server: Server = request.app.state.server
+    auth = request.headers.get("authorization", "")
+    scheme, _, secret = auth.partition(" ")
+    tok = server.tokens.check(secret.strip()) if scheme.lower() == "bearer" else None
+    if tok is None:
+        raise HTTPException(
+            401,
+            "需要有效令牌 a valid bearer token is required (Authorization: Bearer …)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return tok
+
+
+def _require(permission: str):
+    def dep(tok: Annotated[Token, Depends(_token)]) -> Token:
+        if not tok.can(permission):
+            raise HTTPException(
+                403, f"令牌角色 {tok.role} 无权 {permission} — role {tok.role} may not {permission}"
+            )
+        return tok
+
+    return dep
+
+
+Reader = Annotated[Token, Depends(_require("read"))]
+Ingester = Annotated[Token, Depends(_require("ingest"))]
+
+
+def _json(v: Any, status: int = 200) -> Response:
+    return Response(O.to_json(v), status_code=status, media_type="application/json")
+
+
+def _error(status: int, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": message, **extra}, status_code=status)
+
+
+def create_app(db: str | Path, config: ServerConfig | None = None) -> FastAPI:
+    server = Server(str(db), config)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        server.close()
+
+    app = FastAPI(
+        lifespan=lifespan,
+        title="LiveOps 直播间运营系统",
+        version="0.1.0",
+        description="事件接入与查询 API — ingest room events, query sessions, metrics and analyses.",
+    )
+    app.state.server = server
+    if server.config.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=server.config.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "Content-Encoding"],
+        )
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, exc: HTTPException):
+        return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError):
+        return _error(
+            422,
+            "请求参数无效 invalid request parameters",
+            detail=orjson.loads(orjson.dumps(exc.errors(), default=str)),
+        )
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> dict:
+        return {"status": "ok"}
+
+    # -- ingest -----------------------------------------------------------------------------
+    async def _read_body(request: Request) -> bytes:
+        cap = server.config.max_bytes
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > cap:
+            raise BadBatch(413, f"请求体超过 {cap:,} 字节 body exceeds {cap:,} bytes")
+        buf = bytearray()
+        async for chunk in request.stream():
+            buf += chunk
+            if len(buf) > cap:
+                raise BadBatch(413, f"请求体超过 {cap:,} 字节 body exceeds {cap:,} bytes")
+        return bytes(buf)
+
+    def _label(tok: Token) -> str:
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S.%f")
+        return f"http/{tok.name}/{stamp}.jsonl"
+
+    async def _ingest_batch(body: bytes, gzipped: bool, tok: Token) -> tuple[int, dict]:
+        cfg = server.config
+        try:
+            ndjson, was_array = parse_batch(body, cfg.max_events, cfg.max_bytes, gzipped)
+        except BadBatch as e:
+            return e.status, {"error": str(e)}
+        n = ndjson.count(b"\n") + 1 if ndjson.strip() else 0
+        if n == 0:
+            return 400, {"error": "没有事件 the request holds no events"}
+        wait = server.limiter.take(tok.id, n)
+        if wait:
+            return 429, {"error": f"超过限速 rate limit exceeded: retry in {wait:.1f}s", "retry_after": wait}
+        res = await run_in_threadpool(server.ingest, ndjson, _label(tok))
+        reply = batch_reply(res, was_array)
+        return (422 if res.rejected and not res.stored and not res.duplicate else 200), reply
+
+    @app.post(
+        "/v1/events", tags=["ingest"], summary="导入事件 Ingest a batch (JSON array or NDJSON, gzip allowed)"
+    )
+    async def post_events(request: Request, tok: Ingester) -> Response:
+        try:
+            body = await _read_body(request)
+        except BadBatch as e:
+            return _error(e.status, str(e))
+        gz = "gzip" in request.headers.get("content-encoding", "") or "gzip" in request.headers.get(
+            "content-type", ""
+        )
+        status, reply = await _ingest_batch(body, gz, tok)
+        headers = {"Retry-After": str(int(reply["retry_after"]) + 1)} if status == 429 else None
+        return JSONResponse(reply, status_code=status, headers=headers)
+
+    @app.websocket("/v1/ingest")
+    async def ws_ingest(ws: WebSocket) -> None:
+        """A stream of batches for platform bridges: each message is a JSON array or NDJSON; each gets a reply."""
+        await ws.accept()
+        auth = ws.headers.get("authorization", "")
+        scheme, _, secret = auth.partition(" ")
+        tok = server.tokens.check(secret.strip()) if scheme.lower() == "bearer" else None
+        if tok is None or not tok.can("ingest"):
+            await ws.send_json(
+                {
+                    "status": 401 if tok is None else 403,
+                    "error": "需要 ingest 令牌 an ingest token is required",
+                }
+            )
+            await ws.close(code=1008)
+            return
+        try:
+            while True:
+                msg = await ws.receive()
+                if msg.get("type") == "websocket.disconnect":
+                    return
+                data = msg.get("bytes") or (msg.get("text") or "").encode()
+                if len(data) > server.config.max_bytes:
+                    await ws.send_json(
+                        {
+                            "status": 413,
+                            "error": f"消息超过 {server.config.max_bytes:,} 字节 message too large",
+                        }
+                    )
+                    continue
+                status, reply = await _ingest_batch(data, False, tok)
+                await ws.send_text(orjson.dumps({"status": status, **reply}).decode())
+        except WebSocketDisconnect:
+            return
+
+    # -- queries: the CLI's JSON shapes -------------------------------------------------------
+    def _query(fn):
+        ws = server.workspace()
+        try:
+            return _json(fn(ws))
+        except LookupError as e:
+            return _error(404, str(e).strip("'\""))
+        except KeyError as e:
+            return _error(404, f"未找到 not found: {e}")
+        finally:
+            ws.close()
+
+    @app.get("/v1/sessions", tags=["query"], summary="场次 Sessions")
+    def get_sessions(tok: Reader) -> Response:
+        return _query(lambda ws: ws.sessions())
+
+    @app.get("/v1/sessions/{session_id}/metrics", tags=["query"], summary="指标 Every catalog metric")
+    def get_metrics(session_id: str, tok: Reader) -> Response:
+        return _query(lambda ws: ws.metric_values(session_id))
+
+    @app.get("/v1/sessions/{session_id}/timeline", tags=["query"], summary="分钟序列 Per-minute timeline")
+    def get_timeline(session_id: str, tok: Reader) -> Response:
+        return _query(lambda ws: ws.timeline(session_id))
+
+    @app.get("/v1/sessions/{session_id}/funnel", tags=["query"], summary="五维四率 Funnel")
+    def get_funnel(session_id: str, tok: Reader) -> Response:
+        return _query(lambda ws: ws.funnel_result(session_id))
+
+    @app.get("/v1/sessions/{session_id}/sources", tags=["query"], summary="流量来源 Traffic sources")
+    def get_sources(session_id: str, tok: Reader) -> Response:
+        return _query(lambda ws: ws.sources(session_id))
+
+    @app.get("/v1/sessions/{session_id}/products", tags=["query"], summary="商品 Products")
+    def get_products(session_id: str, tok: Reader) -> Response:
+        return _query(lambda ws: ws.products(session_id))
+
+    @app.get("/v1/sessions/{session_id}/segments", tags=["query"], summary="讲解片段 Content segments")
+    def get_segments(session_id: str, tok: Reader) -> Response:
+        return _query(lambda ws: ws.segments(session_id))
+
+    return app

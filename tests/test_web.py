@@ -1,0 +1,215 @@
+"""The server's ingest and query API: tokens and roles, limits, clear 4xx errors, the CLI's JSON shapes."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import orjson
+import pytest
+from conftest import ev, fixture_events, write_jsonl
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from liveops.cli import app as cli
+from liveops.tokens import TokenStore, tokens_path
+from liveops.web import ServerConfig, create_app
+
+
+def _tokens(db) -> dict[str, str]:
+    store = TokenStore(tokens_path(db))
+    return {role: store.create(role)[1] for role in ("ingest", "viewer", "analyst", "admin")}
+
+
+def _auth(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
+
+
+@pytest.fixture
+def server(tmp_path):
+    db = tmp_path / "srv.duckdb"
+    tok = _tokens(db)
+    with TestClient(create_app(db, ServerConfig(ingest_rate=0))) as c:
+        yield c, tok, db
+
+
+def test_health_needs_no_token_everything_else_does(server):
+    c, tok, _ = server
+    assert c.get("/healthz").json() == {"status": "ok"}
+    r = c.get("/v1/sessions")
+    assert r.status_code == 401 and "bearer" in r.json()["error"]
+    assert r.headers["www-authenticate"] == "Bearer"
+    assert c.get("/v1/sessions", headers=_auth("lo_not-a-token")).status_code == 401
+    assert c.post("/v1/events", content=b"[]").status_code == 401
+
+
+def test_roles(server):
+    c, tok, db = server
+    body = orjson.dumps(fixture_events())
+    assert c.post("/v1/events", content=body, headers=_auth(tok["viewer"])).status_code == 403
+    assert c.post("/v1/events", content=body, headers=_auth(tok["analyst"])).status_code == 403
+    assert c.post("/v1/events", content=body, headers=_auth(tok["ingest"])).status_code == 200
+    assert c.get("/v1/sessions", headers=_auth(tok["ingest"])).status_code == 403
+    for role in ("viewer", "analyst", "admin"):
+        assert c.get("/v1/sessions", headers=_auth(tok[role])).status_code == 200
+    # Revoking in the token file (as `liveops token revoke` does) takes effect on the next request.
+    store = TokenStore(tokens_path(db))
+    viewer = next(t for t in store.list() if t.role == "viewer")
+    store.revoke(viewer.id)
+    assert c.get("/v1/sessions", headers=_auth(tok["viewer"])).status_code == 401
+
+
+def test_ingest_json_array_then_duplicates(server):
+    c, tok, _ = server
+    body = orjson.dumps(fixture_events())
+    r = c.post("/v1/events", content=body, headers=_auth(tok["ingest"]))
+    assert r.status_code == 200
+    assert r.json() == {"accepted": 45, "duplicate": 0, "rejected": 0, "errors": []}
+    r = c.post("/v1/events", content=body, headers=_auth(tok["ingest"]))
+    assert r.json() == {"accepted": 0, "duplicate": 45, "rejected": 0, "errors": []}
+
+
+def test_ingest_gzip_ndjson(server):
+    c, tok, _ = server
+    nd = b"\n".join(orjson.dumps(e) for e in fixture_events()) + b"\n\n"
+    headers = {**_auth(tok["ingest"]), "Content-Encoding": "gzip", "Content-Type": "application/x-ndjson"}
+    r = c.post("/v1/events", content=gzip.compress(nd), headers=headers)
+    assert r.status_code == 200 and r.json()["accepted"] == 45
+
+
+def test_bad_rows_are_listed_and_good_rows_kept(server):
+    c, tok, _ = server
+    rows = [
+        ev("g1", 0, "session_start"),
+        ev("b1", 1, "pay", user_id="u1", order_id="o1", amount=-5),
+        ev("g2", 2, "enter", user_id="u1", source="feed"),
+        ev("b2", 3, "teleport", user_id="u1"),
+    ]
+    r = c.post("/v1/events", content=orjson.dumps(rows), headers=_auth(tok["ingest"]))
+    assert r.status_code == 200
+    got = r.json()
+    assert (got["accepted"], got["rejected"]) == (2, 2)
+    assert [(e["index"], e["field"]) for e in got["errors"]] == [(1, "amount"), (3, "type")]
+    assert "teleport" in got["errors"][1]["reason"]
+    # NDJSON reports line numbers, counting blank lines as the file does.
+    nd = b'{"event_id": "x"}\n\nnot json\n'
+    r = c.post("/v1/events", content=nd, headers=_auth(tok["ingest"]))
+    assert r.status_code == 422  # nothing stored: the whole batch was bad
+    assert [e["line"] for e in r.json()["errors"]] == [1, 3]
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "status", "words"),
+    [
+        (b"[{", {}, 400, "malformed JSON array"),
+        (b"not gzip", {"Content-Encoding": "gzip"}, 400, "gzip"),
+        (b"", {}, 400, "no events"),
+        (b"\n \n", {}, 400, "no events"),
+    ],
+)
+def test_bad_requests_get_4xx_with_a_message(server, body, headers, status, words):
+    c, tok, _ = server
+    r = c.post("/v1/events", content=body, headers={**_auth(tok["ingest"]), **headers})
+    assert r.status_code == status
+    assert words in r.json()["error"]
+
+
+def test_size_limits_and_rate_limit(tmp_path):
+    db = tmp_path / "lim.duckdb"
+    tok = _tokens(db)
+    cfg = ServerConfig(max_events=10, max_bytes=4000, ingest_rate=20)
+    with TestClient(create_app(db, cfg)) as c:
+        h = _auth(tok["ingest"])
+        many = [ev(f"e{i}", i, "like", user_id="u1", count=1) for i in range(11)]
+        r = c.post("/v1/events", content=orjson.dumps(many), headers=h)
+        assert r.status_code == 413 and "10" in r.json()["error"]
+        r = c.post("/v1/events", content=b"\n".join(orjson.dumps(e) for e in many), headers=h)
+        assert r.status_code == 413
+        big = b"[" + b" " * 5000 + b"]"
+        assert c.post("/v1/events", content=big, headers=h).status_code == 413
+        bomb = gzip.compress(b"[" + b" " * 100_000 + b"]")
+        r = c.post("/v1/events", content=bomb, headers={**h, "Content-Encoding": "gzip"})
+        assert r.status_code == 413 and "uncompressed" in r.json()["error"]
+        # 20 events/s with a 40-event burst: four batches of 10 pass, the fifth waits.
+        for k in range(4):
+            batch = [ev(f"r{k}{i}", i, "like", user_id="u1", count=1) for i in range(10)]
+            assert c.post("/v1/events", content=orjson.dumps(batch), headers=h).status_code == 200
+        batch = [ev(f"r9{i}", i, "like", user_id="u1", count=1) for i in range(10)]
+        r = c.post("/v1/events", content=orjson.dumps(batch), headers=h)
+        assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
+
+
+def test_queries_have_the_cli_json_shapes(server, tmp_path):
+    c, tok, _ = server
+    c.post("/v1/events", content=orjson.dumps(fixture_events()), headers=_auth(tok["ingest"]))
+    cli_db = str(tmp_path / "cli.duckdb")
+    src = write_jsonl(tmp_path / "e.jsonl", fixture_events())
+    assert CliRunner().invoke(cli, ["ingest", str(src), "--db", cli_db, "--quiet"]).exit_code == 0
+    h = _auth(tok["viewer"])
+    sessions = c.get("/v1/sessions", headers=h).json()
+    assert [s["session_id"] for s in sessions] == ["s1", "s2"]
+    for path, args in [
+        ("metrics", ["metrics", "--format", "json"]),
+        ("funnel", ["funnel", "--format", "json"]),
+        ("sources", ["sources", "--format", "json"]),
+        ("products", ["products", "--format", "json"]),
+        ("segments", ["segments", "--format", "json"]),
+        ("timeline", ["metrics", "--by", "minute", "--format", "json"]),
+    ]:
+        api = c.get(f"/v1/sessions/s1/{path}", headers=h)
+        assert api.status_code == 200, (path, api.text)
+        r = CliRunner().invoke(cli, [*args, "--db", cli_db, "--session", "s1"])
+        assert r.exit_code == 0, r.output
+        assert api.json() == json.loads(r.stdout), path
+    m = c.get("/v1/sessions/s1/metrics", headers=h).json()
+    assert (m["views"], m["uv"], m["gmv"]) == (6, 4, 150.5)
+
+
+def test_unknown_session_is_404(server):
+    c, tok, _ = server
+    r = c.get("/v1/sessions/nope/metrics", headers=_auth(tok["viewer"]))
+    assert r.status_code == 404 and "nope" in r.json()["error"]
+
+
+def test_websocket_ingest(server):
+    c, tok, _ = server
+    with c.websocket_connect("/v1/ingest", headers=_auth(tok["ingest"])) as ws:
+        ws.send_text(orjson.dumps(fixture_events()[:10]).decode())
+        assert ws.receive_json() == {
+            "status": 200,
+            "accepted": 10,
+            "duplicate": 0,
+            "rejected": 0,
+            "errors": [],
+        }
+        ws.send_bytes(b"\n".join(orjson.dumps(e) for e in fixture_events()[5:12]))
+        assert ws.receive_json()["accepted"] == 2
+        ws.send_text("[{")
+        assert ws.receive_json()["status"] == 400
+    with c.websocket_connect("/v1/ingest", headers=_auth(tok["viewer"])) as ws:
+        assert ws.receive_json()["status"] == 403
+
+
+def test_cors_is_closed_by_default(server):
+    c, tok, _ = server
+    r = c.options(
+        "/v1/sessions",
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"},
+    )
+    assert "access-control-allow-origin" not in r.headers
+
+
+def test_token_cli(tmp_path):
+    db = str(tmp_path / "t.duckdb")
+    r = CliRunner().invoke(cli, ["token", "create", "--role", "viewer", "--name", "screen", "--db", db])
+    assert r.exit_code == 0, r.output
+    secret = r.stdout.strip()
+    assert secret.startswith("lo_")
+    assert secret not in tokens_path(db).read_text()  # stored hashed
+    assert oct(tokens_path(db).stat().st_mode & 0o777) == "0o600"
+    r = CliRunner().invoke(cli, ["token", "list", "--db", db, "--format", "json"])
+    assert [t["name"] for t in json.loads(r.stdout)] == ["screen"]
+    assert CliRunner().invoke(cli, ["token", "create", "--role", "boss", "--db", db]).exit_code == 2
+    assert CliRunner().invoke(cli, ["token", "revoke", "screen", "--db", db]).exit_code == 0
+    assert CliRunner().invoke(cli, ["token", "revoke", "screen", "--db", db]).exit_code == 2
+    assert TokenStore(tokens_path(db)).check(secret) is None
