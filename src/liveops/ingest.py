@@ -11,6 +11,7 @@ import gzip
 import io
 import os
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -53,7 +54,9 @@ class IngestResult:
     rejected: int = 0
     errors_by_reason: dict[str, int] = field(default_factory=dict)
     # Each rejected row (position, field, reason, all errors), kept only when the caller asks (HTTP replies).
-    rejected_rows: list[dict] | None = None
+    rejected_rows: list[dict] | None = field(default=None, metadata={"internal": True})
+    # The rows this call stored, when the caller asks (the live room folds them in).
+    stored_rows: pa.Table | None = field(default=None, repr=False, metadata={"internal": True})
 
     def add(self, other: IngestResult) -> None:
         self.read += other.read
@@ -518,6 +521,7 @@ def _store(
     file_label: str,
     deadletter: Path | None,
     keep_rejected: bool = False,
+    returning: bool = False,
 ) -> IngestResult:
     """Validate the staged relation, store good rows once, write rejected rows to the dead-letter file.
 
@@ -538,8 +542,15 @@ def _store(
     if batch_dups:
         good += " QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY _pos) = 1"
     seen = "ANTI JOIN events e ON c.event_id = e.event_id" if before else ""
-    con.execute(f"INSERT INTO events SELECT {STORED_COLUMNS} FROM ({good}) c {seen}")
-    res.stored = _scalar(con, "SELECT count(*) FROM events") - before
+    insert = f"INSERT INTO events SELECT {STORED_COLUMNS} FROM ({good}) c {seen}"
+    if returning:
+        with warnings.catch_warnings():  # the "extra copy" warning: a request's rows, at most 10k
+            warnings.simplefilter("ignore", UserWarning)
+            res.stored_rows = con.execute(insert + " RETURNING *").to_arrow_table()
+        res.stored = res.stored_rows.num_rows
+    else:
+        con.execute(insert)
+        res.stored = _scalar(con, "SELECT count(*) FROM events") - before
     if res.read > res.stored:
         rejected = con.sql(
             "SELECT _pos, _raw, _errors FROM _checked WHERE _bad ORDER BY _pos"
@@ -813,7 +824,9 @@ def ingest_lines(
     con.register("_lines", lines)
     try:
         with _transaction(con):
-            return _store(con, _stage_jsonl_sql("_lines"), label, deadletter, keep_rejected=True)
+            return _store(
+                con, _stage_jsonl_sql("_lines"), label, deadletter, keep_rejected=True, returning=True
+            )
     finally:
         con.unregister("_lines")
 

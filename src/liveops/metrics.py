@@ -761,6 +761,17 @@ _LEVEL0_SUMS = {
 }
 
 
+def level0(t: ir.Table, by: Sequence[str], ms: Sequence[Metric]) -> ir.Table:
+    """Per (group, viewer, event type): rows, the summed columns, and each measure's extra condition as a flag."""
+    agg: dict[str, ir.Scalar] = {"_n": t.count()}
+    for (col, default), name in _LEVEL0_SUMS.items():
+        agg[name] = (t[col] if default is None else t[col].fill_null(default)).sum()
+    for m in ms:
+        if m.agg.where is not None:  # an extra condition travels as a per-(viewer, type) flag
+            agg[f"_w_{m.key}"] = m.agg.where(t).any()
+    return t.group_by([*by, "user_id", "type"]).aggregate(**agg)
+
+
 def aggregate(t: ir.Table, by: Sequence[str], keys: Sequence[str] | None = None) -> pd.DataFrame:
     """Measures per group in two steps: per (group, viewer, event type) counts and sums, then per group.
 
@@ -771,13 +782,7 @@ def aggregate(t: ir.Table, by: Sequence[str], keys: Sequence[str] | None = None)
     """
     by = list(by)
     ms = _measures(keys)
-    level0: dict[str, ir.Scalar] = {"_n": t.count()}
-    for (col, default), name in _LEVEL0_SUMS.items():
-        level0[name] = (t[col] if default is None else t[col].fill_null(default)).sum()
-    for m in ms:
-        if m.agg.where is not None:  # an extra condition travels as a per-(viewer, type) flag
-            level0[f"_w_{m.key}"] = m.agg.where(t).any()
-    l0 = t.group_by([*by, "user_id", "type"]).aggregate(**level0)
+    l0 = level0(t, by, ms)
     step2: dict[str, ir.Scalar] = {}
     for m in ms:
         a = m.agg

@@ -23,7 +23,9 @@ def plain(v: Any) -> Any:
     if isinstance(v, pd.DataFrame):
         return records(v)
     if dataclasses.is_dataclass(v) and not isinstance(v, type):
-        return {f.name: plain(getattr(v, f.name)) for f in dataclasses.fields(v)}
+        return {
+            f.name: plain(getattr(v, f.name)) for f in dataclasses.fields(v) if not f.metadata.get("internal")
+        }
     if isinstance(v, dict):
         return {str(k): plain(x) for k, x in v.items()}
     if isinstance(v, list | tuple):

@@ -8,6 +8,7 @@ for a write.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import threading
 import time
@@ -19,6 +20,8 @@ from typing import Annotated, Any
 
 import ibis
 import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
 from fastapi import Depends, FastAPI, HTTPException, Request, WebSocket, WebSocketDisconnect
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
@@ -28,6 +31,7 @@ from fastapi.responses import JSONResponse, Response
 from . import output as O
 from .api import Workspace
 from .ingest import IngestResult, ingest_lines
+from .live import LiveHub, LiveSession
 from .store import EventLog, Settings
 from .tokens import Token, TokenStore, tokens_path
 
@@ -36,7 +40,7 @@ from .tokens import Token, TokenStore, tokens_path
 class ServerConfig:
     max_events: int = 10_000  # per request
     max_bytes: int = 5 * 1024 * 1024  # per request, before and after gzip
-    ingest_rate: float = 50_000.0  # events per second per token (burst: two seconds' worth)
+    ingest_rate: float = 50_000.0  # events per second per token (burst: two seconds' worth, at least a batch)
     cors_origins: list[str] = field(default_factory=list)  # closed unless listed
     timezone: str | None = None
 
@@ -102,9 +106,9 @@ def batch_reply(res: IngestResult, was_array: bool) -> dict[str, Any]:
 class RateLimiter:
     """A token bucket per API token, counted in events."""
 
-    def __init__(self, rate: float):
+    def __init__(self, rate: float, largest_batch: int):
         self.rate = rate
-        self.burst = 2 * rate
+        self.burst = max(2 * rate, largest_batch)  # a full batch must always be able to pass
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
@@ -131,13 +135,52 @@ class Server:
         self.config = config or ServerConfig()
         self.log = EventLog(db)
         self.tokens = TokenStore(tokens_path(db))
-        self.limiter = RateLimiter(self.config.ingest_rate)
+        self.limiter = RateLimiter(self.config.ingest_rate, self.config.max_events)
         self.tz = self.config.timezone or Settings.load().timezone
         self._write = threading.Lock()
+        self.live = LiveHub()
+        self._live_loaded: set[str] = set()
 
     def ingest(self, ndjson: bytes, label: str) -> IngestResult:
+        """Store a batch (committed before returning), then fold what was stored into the live state."""
         with self._write:
-            return ingest_lines(self.log.con, ndjson, label, self.log.deadletter_path)
+            res = ingest_lines(self.log.con, ndjson, label, self.log.deadletter_path)
+            rows = res.stored_rows
+            if rows is not None and rows.num_rows:
+                sids = set(pc.unique(rows["session_id"]).to_pylist())
+                fresh = sids - self._live_loaded
+                for sid in fresh:  # first sight since start: the log (with this batch) is the whole story
+                    self._load_live(sid)
+                if fresh:
+                    rows = rows.filter(pc.invert(pc.is_in(rows["session_id"], pa.array(sorted(fresh)))))
+                self.live.fold(rows)
+            res.stored_rows = None
+            return res
+
+    def _load_live(self, sid: str) -> None:
+        self.live.sessions.pop(sid, None)
+        rows = self.log.con.sql(
+            f"SELECT * FROM events WHERE session_id = {_sql_str(sid)} ORDER BY ts, event_id"
+        ).to_arrow_table()
+        for off in range(0, rows.num_rows, 100_000):
+            self.live.fold(rows.slice(off, 100_000))
+        self._live_loaded.add(sid)
+
+    def live_session(self, sid: str) -> LiveSession | None:
+        """The live session, built from the log on first request after a start."""
+        if sid not in self._live_loaded:
+            with self._write:
+                if sid not in self._live_loaded:
+                    self._load_live(sid)
+        return self.live.sessions.get(sid)
+
+    def live_state(self, sid: str) -> dict | None:
+        """A consistent copy of the live state (taken between writes)."""
+        live = self.live_session(sid)
+        if live is None:
+            return None
+        with self._write:
+            return live.state()
 
     def workspace(self) -> Workspace:
         """A read view on its own cursor: reads run beside writes (DuckDB's MVCC), not behind them."""
@@ -147,7 +190,12 @@ class Server:
         return Workspace(be.table("events"), be.table("products"), tz=self.tz, log=_CursorLog(cur))
 
     def close(self) -> None:
+        self.live.close()
         self.log.close()
+
+
+def _sql_str(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
 
 
 class _CursorLog:
@@ -358,5 +406,51 @@ def create_app(db: str | Path, config: ServerConfig | None = None) -> FastAPI:
     @app.get("/v1/sessions/{session_id}/segments", tags=["query"], summary="讲解片段 Content segments")
     def get_segments(session_id: str, tok: Reader) -> Response:
         return _query(lambda ws: ws.segments(session_id))
+
+    # -- live -------------------------------------------------------------------------------
+    def _live_or_404(session_id: str) -> dict:
+        state = server.live_state(session_id)
+        if state is None:
+            raise HTTPException(404, f"未找到场次 session not found: {session_id}")
+        return state
+
+    @app.get("/v1/sessions/{session_id}/live", tags=["live"], summary="实时状态 Live room state")
+    async def get_live(session_id: str, tok: Reader) -> Response:
+        return _json(await run_in_threadpool(_live_or_404, session_id))
+
+    @app.websocket("/v1/live/{session_id}")
+    async def ws_live(ws: WebSocket, session_id: str) -> None:
+        """Pushes of the live state, at most every 500 ms and only when it changed.
+
+        The first message must be {"token": "…"}: browsers cannot set headers on a WebSocket, and a
+        token in the URL would end up in logs and history.
+        """
+        await ws.accept()
+        try:
+            first = orjson.loads(await ws.receive_text())
+            tok = server.tokens.check(str(first.get("token", ""))) if isinstance(first, dict) else None
+        except (orjson.JSONDecodeError, WebSocketDisconnect):
+            tok = None
+        if tok is None or not tok.can("read"):
+            await ws.send_json({"status": 401, "error": "需要有效令牌 a valid token is required"})
+            await ws.close(code=1008)
+            return
+        sent = -1
+        try:
+            while True:
+                live = server.live.sessions.get(session_id)
+                if live is None or live.events != sent:
+                    state = await run_in_threadpool(server.live_state, session_id)
+                    if state is None:
+                        await ws.send_json(
+                            {"status": 404, "error": f"未找到场次 session not found: {session_id}"}
+                        )
+                        await ws.close(code=1008)
+                        return
+                    sent = state["events"]
+                    await ws.send_text(O.to_json({"status": 200, **state}))
+                await asyncio.sleep(0.5)
+        except (WebSocketDisconnect, RuntimeError):
+            return
 
     return app
