@@ -1,9 +1,14 @@
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
 from liveops.store import EventLog
@@ -85,3 +90,29 @@ def fixture_log(tmp_path: Path) -> EventLog:
     assert res.rejected == 0, res
     yield log
     log.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(db, port: int) -> subprocess.Popen:
+    """`liveops serve` in its own process, returned once /healthz answers."""
+    p = subprocess.Popen(
+        [sys.executable, "-m", "liveops.cli", "serve", "--db", str(db), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return p
+        except httpx.TransportError:
+            time.sleep(0.2)
+        if p.poll() is not None:
+            raise AssertionError(p.stderr.read().decode())
+    p.kill()
+    raise AssertionError("server did not start")

@@ -112,3 +112,14 @@ def test_mid_show_state_equals_the_catalog_over_the_events_so_far(sim):
     for r in per.itertuples():
         assert top.loc[r.product_id, "clicks"] == r.clicks
         assert _close(top.loc[r.product_id, "gmv"], 0 if pd.isna(r.gmv) else r.gmv)
+
+
+def test_live_sources_equal_the_sources_table(sim):
+    hub = LiveHub()
+    _replay(sim, hub)
+    for sid, live in hub.sessions.items():
+        want = A.sources(sim.events, sid).set_index("source")
+        got = live.sources().set_index("source")
+        assert set(got.index) <= set(want.index)
+        for src, r in got.iterrows():
+            assert (r["views"], r["uv"]) == (want.loc[src, "views"], want.loc[src, "uv"]), src

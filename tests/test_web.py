@@ -9,11 +9,13 @@ import orjson
 import pytest
 from conftest import ev, fixture_events, write_jsonl
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from liveops.cli import app as cli
 from liveops.tokens import TokenStore, tokens_path
-from liveops.web import ServerConfig, create_app
+from liveops.web import ServerConfig, create_app, parse_batch
 
 
 def _tokens(db) -> dict[str, str]:
@@ -238,3 +240,26 @@ def test_live_state_follows_ingest_and_survives_a_restart(tmp_path):
         assert r.status_code == 200
         assert r.json()["metrics"]["gmv"] == 150.5 and r.json()["ended"]
         assert c.get("/v1/sessions/nope/live", headers=_auth(tok["viewer"])).status_code == 404
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(max_size=20),
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.dictionaries(st.text(max_size=5), json_values, max_size=4), max_size=30),
+    st.booleans(),
+    st.booleans(),
+)
+def test_parse_batch_keeps_every_event_in_order(items, as_array, gz):
+    """Property: a batch becomes one NDJSON line per event, in order, whatever the framing and compression."""
+    body = orjson.dumps(items) if as_array else b"\n".join(orjson.dumps(x) for x in items)
+    if gz:
+        body = gzip.compress(body)
+    nd, was_array = parse_batch(body, max_events=10_000, max_bytes=1 << 20, gzipped=gz)
+    assert was_array == (as_array and True)
+    assert [orjson.loads(line) for line in nd.split(b"\n") if line.strip()] == items

@@ -612,7 +612,7 @@ def serve(
     except Exception as e:  # a store locked by another process
         raise _fail(f"无法打开存储 cannot open store {path}: {e}") from e
     err.print(f"LiveOps 服务 serving {path} on http://{host}:{port}  (API docs: /docs)")
-    uvicorn.run(app_, host=host, port=port, log_level="warning")
+    uvicorn.run(app_, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
 
 
 def main() -> None:  # pragma: no cover

@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from . import analysis as A
 from . import metrics as M
+from .schema import SOURCES
 
 # Catalog measures the live state keeps per session (all that do not need visit intervals), and per minute.
 SESSION_MEASURES = M.MEASURES
@@ -109,6 +110,7 @@ class LiveSession:
         self._order_product: dict[str, str] = {}
         self._product_minute: dict[tuple[pd.Timestamp, str], list] = {}
         self._comments: deque = deque(maxlen=LATEST_COMMENTS)
+        self._sources: dict[str, list] = {}  # entry source → [views, viewer ids]
 
     # -- folding a batch -------------------------------------------------------------------
     def fold(self, batch: pd.DataFrame, l0_session: pd.DataFrame, l0_minute: pd.DataFrame) -> None:
@@ -130,6 +132,11 @@ class LiveSession:
         self._fold_online(batch)
         self._fold_explain(batch)
         self._fold_products(batch)
+        enters = batch[batch["type"] == "enter"]
+        for src, g in enters.groupby(enters["source"].fillna("other"), sort=False):
+            cur = self._sources.setdefault(src, [0, set()])
+            cur[0] += len(g)
+            cur[1].update(u for u in g["user_id"] if u is not None)
         c = batch[batch["type"] == "comment"]
         for r in c[["ts", "user_id", "text"]].itertuples(index=False):
             self._comments.append({"ts": r.ts, "user_id": r.user_id, "text": r.text})
@@ -251,6 +258,19 @@ class LiveSession:
             .reset_index(drop=True)
         )
 
+    def sources(self) -> pd.DataFrame:
+        """Views and viewers per entry source (each enter counts under its own source, as in the catalog)."""
+        rows = [(src, views, len(users)) for src, (views, users) in self._sources.items()]
+        df = pd.DataFrame(rows, columns=["source", "views", "uv"])
+        total = df["uv"].sum()
+        df["uv_share"] = df["uv"] / total if total else None
+        df["source_zh"] = df["source"].map(lambda x: SOURCES.get(x, (x, ""))[0])
+        df["source_en"] = df["source"].map(lambda x: SOURCES.get(x, ("", x))[1])
+        order = {k: i for i, k in enumerate(SOURCES)}
+        return df.sort_values("source", key=lambda c: c.map(lambda x: order.get(x, 99))).reset_index(
+            drop=True
+        )
+
     def state(self) -> dict[str, Any]:
         """Everything the big screen shows, as plain JSON-able values."""
         return {
@@ -267,6 +287,7 @@ class LiveSession:
             if self._explaining
             else None,
             "top_products": self.top_products(),
+            "sources": self.sources(),
             "comments": list(self._comments)[::-1],
             "minutes": self.minutes(),
         }

@@ -10,23 +10,26 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import html
 import threading
 import time
 import zlib
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
 import ibis
 import orjson
+import plotly
 import pyarrow as pa
 import pyarrow.compute as pc
 from fastapi import Depends, FastAPI, HTTPException, Request, WebSocket, WebSocketDisconnect
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
 from . import output as O
 from .api import Workspace
@@ -180,7 +183,12 @@ class Server:
         if live is None:
             return None
         with self._write:
-            return live.state()
+            state = live.state()
+            names = dict(self.log.con.execute("SELECT product_id, name FROM products").fetchall())
+        state["top_products"]["name"] = state["top_products"]["product_id"].map(names)
+        if state["explaining"]:
+            state["explaining"]["name"] = names.get(state["explaining"]["product_id"])
+        return state
 
     def workspace(self) -> Workspace:
         """A read view on its own cursor: reads run beside writes (DuckDB's MVCC), not behind them."""
@@ -192,6 +200,29 @@ class Server:
     def close(self) -> None:
         self.live.close()
         self.log.close()
+
+
+_CACHE = {"Cache-Control": "max-age=3600"}
+
+_LIVE_BODY = """
+<main>
+  <div id="tiles" class="tiles"></div>
+  <div>
+    <div class="panel explaining" id="explaining"></div>
+    <div class="charts" style="margin-top:12px">
+      <div class="panel"><h2 data-zh="在线人数（每分钟）" data-en="Online viewers per minute">在线人数</h2><div id="chart-online" class="chart"></div></div>
+      <div class="panel"><h2 data-zh="每分钟成交额" data-en="GMV per minute">每分钟成交额</h2><div id="chart-gmv" class="chart"></div></div>
+      <div class="panel"><h2 data-zh="五维漏斗" data-en="Funnel">五维漏斗</h2><div id="chart-funnel" class="chart"></div></div>
+      <div class="panel"><h2 data-zh="流量来源" data-en="Traffic sources">流量来源</h2><table id="sources"></table></div>
+    </div>
+  </div>
+  <div class="side">
+    <div class="panel"><h2 data-zh="告警" data-en="Alerts">告警</h2><ul id="alerts" class="feed alerts"></ul></div>
+    <div class="panel"><h2 data-zh="商品排行（近5分钟）" data-en="Top products (last 5 min)">商品排行</h2><table id="products"></table></div>
+    <div class="panel"><h2 data-zh="弹幕" data-en="Danmaku">弹幕</h2><ul id="comments" class="feed"></ul></div>
+  </div>
+</main>
+"""
 
 
 def _sql_str(s: str) -> str:
@@ -406,6 +437,47 @@ def create_app(db: str | Path, config: ServerConfig | None = None) -> FastAPI:
     @app.get("/v1/sessions/{session_id}/segments", tags=["query"], summary="讲解片段 Content segments")
     def get_segments(session_id: str, tok: Reader) -> Response:
         return _query(lambda ws: ws.segments(session_id))
+
+    # -- pages: public shells; every number they show comes through the API with the viewer's token --
+    static = resources.files("liveops") / "static"
+    plotly_js = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+
+    @app.get("/static/{name}", include_in_schema=False)
+    def static_file(name: str) -> Response:
+        if name == "plotly.min.js":
+            return FileResponse(plotly_js, media_type="text/javascript", headers=_CACHE)
+        if name in ("app.js", "live.css"):
+            return FileResponse(static / name, headers=_CACHE)
+        raise HTTPException(404, "not found")
+
+    def _page(
+        title: str, zh: str, en: str, subtitle: str, body: str, script: str, extra: str = ""
+    ) -> HTMLResponse:
+        tpl = (static / "page.html").read_text(encoding="utf-8")
+        for k, v in {
+            "title": html.escape(title),
+            "heading_zh": zh,
+            "heading_en": en,
+            "subtitle": html.escape(subtitle),
+            "header_extra": extra,
+            "body": body,
+            "script": script,
+        }.items():
+            tpl = tpl.replace("{{" + k + "}}", v)
+        return HTMLResponse(tpl)
+
+    @app.get("/", include_in_schema=False)
+    def sessions_page() -> HTMLResponse:
+        body = '<main style="display:block"><div class="panel"><table id="sessions"></table></div></main>'
+        return _page("场次 Sessions", "场次", "Sessions", "", body, "sessionsPage();")
+
+    @app.get("/live/{session_id}", include_in_schema=False)
+    def live_page(session_id: str) -> HTMLResponse:
+        extra = '<span id="updated" class="meta"></span><span id="status" class="status">…</span>'
+        script = f"liveScreen({orjson.dumps(session_id).decode()});"
+        return _page(
+            f"大屏 {session_id}", "直播大屏", "Live big screen", session_id, _LIVE_BODY, script, extra
+        )
 
     # -- live -------------------------------------------------------------------------------
     def _live_or_404(session_id: str) -> dict:

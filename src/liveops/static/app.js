@@ -1,0 +1,135 @@
+// LiveOps pages: token kept in sessionStorage (never in URLs), Chinese first with an English toggle.
+"use strict";
+const LO = {
+  token() { return sessionStorage.getItem("liveops.token"); },
+  lang() { return localStorage.getItem("liveops.lang") || "zh"; },
+  t(zh, en) { return LO.lang() === "en" ? en : zh; },
+  applyLang() {
+    document.querySelectorAll("[data-zh]").forEach(el => { el.textContent = LO.t(el.dataset.zh, el.dataset.en); });
+    document.documentElement.lang = LO.lang() === "en" ? "en" : "zh-CN";
+  },
+  toggleLang() { localStorage.setItem("liveops.lang", LO.lang() === "en" ? "zh" : "en"); LO.applyLang(); if (LO.onLang) LO.onLang(); },
+  async api(path) {
+    const r = await fetch(path, { headers: { Authorization: "Bearer " + LO.token() } });
+    if (r.status === 401) { LO.askToken(LO.t("令牌无效或已吊销", "Token invalid or revoked")); throw new Error("401"); }
+    return r.json();
+  },
+  askToken(msg) {
+    const box = document.getElementById("login");
+    box.classList.remove("hidden");
+    document.getElementById("login-err").textContent = msg || "";
+  },
+  initLogin(onReady) {
+    document.getElementById("login-form").addEventListener("submit", ev => {
+      ev.preventDefault();
+      const v = document.getElementById("login-token").value.trim();
+      if (!v) return;
+      sessionStorage.setItem("liveops.token", v);
+      document.getElementById("login").classList.add("hidden");
+      onReady();
+    });
+    document.getElementById("lang").addEventListener("click", LO.toggleLang);
+    LO.applyLang();
+    if (LO.token()) onReady(); else LO.askToken();
+  },
+  num(v, digits = 0) {
+    if (v === null || v === undefined || Number.isNaN(v)) return "—";
+    return Number(v).toLocaleString("zh-CN", { maximumFractionDigits: digits, minimumFractionDigits: digits });
+  },
+  money(v) { return v === null || v === undefined ? "—" : "¥" + LO.num(v, 2); },
+  pct(v) { return v === null || v === undefined ? "—" : (100 * v).toFixed(2) + "%"; },
+  time(iso) {
+    if (!iso) return "";
+    const d = new Date(iso.endsWith("Z") || iso.includes("+") ? iso : iso + "Z");
+    return d.toLocaleTimeString("zh-CN", { timeZone: "Asia/Shanghai", hour12: false });
+  },
+};
+
+// A fresh layout per chart: Plotly writes ranges back into the layout object it is given.
+const DARK = extra => Object.assign({ paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)", font: { color: "#c7d2e4", size: 11 },
+  margin: { l: 44, r: 10, t: 8, b: 30 }, xaxis: { gridcolor: "#1f2b46", nticks: 8, tickangle: 0 }, yaxis: { gridcolor: "#1f2b46" },
+  showlegend: false }, extra || {});
+const CFG = { displayModeBar: false, responsive: true };
+
+function liveScreen(sessionId) {
+  const $ = id => document.getElementById(id);
+  let last = null, ws = null;
+
+  const TILES = [
+    ["online_now", "在线人数", "Online now", v => LO.num(v)],
+    ["peak_online", "峰值在线", "Peak online", v => LO.num(v)],
+    ["views", "观看人次", "Views", v => LO.num(v)],
+    ["uv", "累计观众", "Viewers (UV)", v => LO.num(v)],
+    ["gmv", "成交金额", "GMV", LO.money],
+    ["pay_orders", "成交订单", "Paid orders", v => LO.num(v)],
+    ["buyers", "成交人数", "Buyers", v => LO.num(v)],
+    ["conversion_rate", "转化率", "Conversion", LO.pct],
+    ["uv_value", "UV价值", "UV value", LO.money],
+    ["gpm", "千次观看成交", "GPM", LO.money],
+  ];
+  $("tiles").innerHTML = TILES.map(([k, zh, en]) =>
+    `<div class="tile"><div class="label" data-zh="${zh}" data-en="${en}">${zh}</div><div class="value" id="tile-${k}">—</div></div>`).join("");
+  LO.applyLang();
+
+  function render(s) {
+    last = s;
+    const m = s.metrics;
+    for (const [k, , , f] of TILES) $("tile-" + k).textContent = f(m[k]);
+    const st = $("status");
+    st.className = "status " + (s.ended ? "ended" : "on");
+    st.textContent = s.ended ? LO.t("已下播", "Ended") : LO.t("直播中", "Live");
+    $("updated").textContent = LO.t("事件 ", "events ") + LO.num(s.events) + " · " + LO.time(s.end_ts || s.last_ts);
+    $("explaining").innerHTML = s.explaining
+      ? `${LO.t("正在讲解", "Explaining")}: <b>${s.explaining.name || s.explaining.product_id}</b> · ${LO.t("开始于", "since")} ${LO.time(s.explaining.since)}`
+      : `<span class="empty">${LO.t("当前没有讲解商品", "No product being explained")}</span>`;
+    const mins = s.minutes;
+    const x = mins.map(r => LO.time(r.minute).slice(0, 5));
+    Plotly.react("chart-online", [{ x, y: mins.map(r => r.online), type: "scatter", mode: "lines", fill: "tozeroy", line: { color: "#38bdf8" } }], DARK(), CFG);
+    Plotly.react("chart-gmv", [{ x, y: mins.map(r => r.gmv), type: "bar", marker: { color: "#34d399" } }], DARK(), CFG);
+    const f = [["直播间曝光", "Impressions", m.room_impressions], ["进入直播间", "Entries", m.uv],
+      ["商品曝光", "Product exposure", m.product_impression_uv], ["商品点击", "Product clicks", m.product_click_uv], ["成交", "Buyers", m.buyers]];
+    Plotly.react("chart-funnel", [{ type: "funnel", y: f.map(r => LO.t(r[0], r[1])), x: f.map(r => r[2] || 0),
+      textinfo: "value+percent previous", marker: { color: ["#1d4ed8", "#2563eb", "#0ea5e9", "#14b8a6", "#22c55e"] } }],
+      DARK({ margin: { l: 96, r: 10, t: 8, b: 20 }, yaxis: { autorange: "reversed" }, xaxis: { visible: false } }), CFG);
+    $("sources").innerHTML = `<tr><th>${LO.t("来源", "Source")}</th><th>${LO.t("人次", "Views")}</th><th>UV</th><th>${LO.t("占比", "Share")}</th></tr>` +
+      s.sources.map(r => `<tr><td>${LO.t(r.source_zh, r.source_en)}</td><td>${LO.num(r.views)}</td><td>${LO.num(r.uv)}</td><td>${LO.pct(r.uv_share)}</td></tr>`).join("");
+    $("products").innerHTML = `<tr><th>${LO.t("商品", "Product")}</th><th>${LO.t("点击", "Clicks")}</th><th>${LO.t("成交额", "GMV")}</th></tr>` +
+      (s.top_products.length ? s.top_products.map(r => `<tr><td>${r.name || r.product_id}</td><td>${LO.num(r.clicks)}</td><td>${LO.money(r.gmv)}</td></tr>`).join("")
+        : `<tr><td colspan="3" class="empty">${LO.t("最近5分钟暂无商品数据", "No product activity in the last 5 minutes")}</td></tr>`);
+    $("comments").innerHTML = s.comments.length ? s.comments.map(c =>
+      `<li><span class="who">${c.user_id || ""}</span>${escapeHtml(c.text || "")}<span class="when">${LO.time(c.ts)}</span></li>`).join("")
+      : `<li class="empty">${LO.t("暂无弹幕", "No comments yet")}</li>`;
+    const al = s.alerts || [];
+    $("alerts").innerHTML = al.length ? al.map(a => `<li class="${a.severity}">${LO.time(a.ts)} ${LO.t(a.message_zh, a.message_en)}</li>`).join("")
+      : `<li class="empty">${LO.t("暂无告警", "No alerts")}</li>`;
+  }
+  function escapeHtml(t) { return t.replace(/[&<>"']/g, c => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c])); }
+  LO.onLang = () => { if (last) render(last); };
+
+  function connect() {
+    const proto = location.protocol === "https:" ? "wss" : "ws";
+    ws = new WebSocket(`${proto}://${location.host}/v1/live/${encodeURIComponent(sessionId)}`);
+    ws.onopen = () => ws.send(JSON.stringify({ token: LO.token() }));
+    ws.onmessage = ev => {
+      const msg = JSON.parse(ev.data);
+      if (msg.status === 401) { sessionStorage.removeItem("liveops.token"); LO.askToken(LO.t("令牌无效", "Invalid token")); return; }
+      if (msg.status !== 200) { $("updated").textContent = msg.error; return; }
+      render(msg);
+    };
+    ws.onclose = ev => { if (ev.code !== 1008) setTimeout(connect, 2000); };
+  }
+  LO.initLogin(connect);
+}
+
+function sessionsPage() {
+  async function load() {
+    const rows = await LO.api("/v1/sessions");
+    document.getElementById("sessions").innerHTML =
+      `<tr><th>${LO.t("场次", "Session")}</th><th>${LO.t("直播间", "Room")}</th><th>${LO.t("标题", "Title")}</th><th>${LO.t("开始", "Start")}</th><th>${LO.t("事件数", "Events")}</th><th></th></tr>` +
+      rows.slice().reverse().map(r => `<tr><td>${r.session_id}</td><td>${r.room_id}</td><td>${r.title || ""}</td>
+        <td>${(r.start_local || "").replace("T", " ").slice(0, 16)}</td><td>${LO.num(r.events)}</td>
+        <td><a href="/live/${encodeURIComponent(r.session_id)}">${LO.t("大屏", "Big screen")}</a></td></tr>`).join("");
+  }
+  LO.onLang = load;
+  LO.initLogin(load);
+}

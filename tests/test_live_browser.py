@@ -1,0 +1,114 @@
+"""The big screen in a real browser: log in with a viewer token, watch tiles and charts change as events arrive."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import httpx
+import orjson
+import pyarrow.compute as pc
+import pytest
+from conftest import free_port, start_server
+from test_report_browser import ARGS, CHROMIUM
+
+from liveops.simulate import SimConfig, simulate
+from liveops.tokens import TokenStore, tokens_path
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian chromium at /usr/bin/chromium"),
+]
+
+
+def _post(url: str, token: str, rows: list[dict]) -> None:
+    for i in range(0, len(rows), 5_000):
+        r = httpx.post(
+            f"{url}/v1/events",
+            content=orjson.dumps(rows[i : i + 5_000]),
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=60,
+        )
+        assert r.status_code == 200, r.text
+
+
+def _rows(table) -> list[dict]:
+    t = table.sort_by("ts")
+    d = t.to_pylist()
+    for r in d:
+        if r.get("amount") is not None:
+            r["amount"] = float(r["amount"])
+        r["attrs"] = orjson.loads(r["attrs"]) if isinstance(r.get("attrs"), str) else r.get("attrs")
+        for k in [k for k, v in r.items() if v is None]:
+            del r[k]
+    return d
+
+
+def test_big_screen_fills_up_as_events_arrive(tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    res = simulate(SimConfig(viewers=600, minutes=20, seed=5, cheating=False))
+    ev = res.events
+    sid = ev["session_id"][0].as_py()
+    start = pc.min(ev["ts"]).as_py()
+    cut = pc.less(ev["ts"], start + 8 * 60_000)  # epoch ms: the first eight minutes, then the rest
+    first, rest = _rows(ev.filter(cut)), _rows(ev.filter(pc.invert(cut)))
+    db = tmp_path / "screen.duckdb"
+    store = TokenStore(tokens_path(db))
+    ingest, viewer = store.create("ingest")[1], store.create("viewer")[1]
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = start_server(db, port)
+    errors: list[str] = []
+    outside: list[str] = []
+    try:
+        _post(url, ingest, first)
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on(
+                "request",
+                lambda r: outside.append(r.url) if not r.url.startswith((url, "ws://127.0.0.1")) else None,
+            )
+            page.goto(f"{url}/live/{sid}")
+            page.wait_for_selector("#login:not(.hidden)")
+            page.fill("#login-token", viewer)
+            page.click("#login-form button")
+            page.wait_for_function("document.getElementById('tile-views').textContent !== '—'")
+            assert (
+                page.evaluate("sessionStorage.getItem('liveops.token')") == viewer
+            )  # kept for this tab only
+            assert viewer not in page.url
+            gmv_before = page.text_content("#tile-gmv")
+            views_before = page.text_content("#tile-views")
+            _post(url, ingest, rest)
+            page.wait_for_function(
+                f"document.getElementById('tile-views').textContent !== {orjson.dumps(views_before).decode()}",
+                timeout=20_000,
+            )
+            page.wait_for_function(
+                "document.getElementById('status').textContent === '已下播'", timeout=20_000
+            )
+            assert page.text_content("#tile-gmv") != gmv_before
+            traces = page.evaluate(
+                "['chart-online','chart-gmv','chart-funnel'].map(id => document.querySelectorAll('#' + id + ' g.trace').length)"
+            )
+            assert all(n >= 1 for n in traces), traces
+            assert page.locator("#comments li").count() >= 5
+            assert page.locator("#sources tr").count() >= 3
+            shot = Path(os.environ.get("LIVEOPS_SCREENSHOT_DIR", tmp_path)) / "big_screen.png"
+            page.screenshot(path=str(shot), full_page=True)
+            page.click("#lang")
+            assert page.text_content("#status") == "Ended"
+            browser.close()
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            raise
+    assert errors == []
+    assert outside == []  # offline: nothing outside the server is requested
