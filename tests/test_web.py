@@ -263,3 +263,14 @@ def test_parse_batch_keeps_every_event_in_order(items, as_array, gz):
     nd, was_array = parse_batch(body, max_events=10_000, max_bytes=1 << 20, gzipped=gz)
     assert was_array == (as_array and True)
     assert [orjson.loads(line) for line in nd.split(b"\n") if line.strip()] == items
+
+
+def test_pages_and_api_docs_load_nothing_from_the_internet(server):
+    c, _, _ = server
+    for path in ("/docs", "/", "/live/s1"):
+        r = c.get(path)
+        assert r.status_code == 200, path
+        assert "http://" not in r.text and "https://" not in r.text, path  # no CDN, no external asset
+    for asset in ("/static/swagger/swagger-ui-bundle.js", "/static/plotly.min.js", "/static/app.js"):
+        assert c.get(asset).status_code == 200, asset
+    assert c.get("/openapi.json").json()["paths"]["/v1/events"]

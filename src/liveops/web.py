@@ -25,10 +25,12 @@ import orjson
 import plotly
 import pyarrow as pa
 import pyarrow.compute as pc
+import swagger_ui_bundle
 from fastapi import Depends, FastAPI, HTTPException, Request, WebSocket, WebSocketDisconnect
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
 from . import output as O
@@ -286,6 +288,8 @@ def create_app(db: str | Path, config: ServerConfig | None = None) -> FastAPI:
 
     app = FastAPI(
         lifespan=lifespan,
+        docs_url=None,  # served below from the installed swagger-ui-bundle: no CDN
+        redoc_url=None,
         title="LiveOps 直播间运营系统",
         version="0.1.0",
         description="事件接入与查询 API — ingest room events, query sessions, metrics and analyses.",
@@ -465,6 +469,24 @@ def create_app(db: str | Path, config: ServerConfig | None = None) -> FastAPI:
         }.items():
             tpl = tpl.replace("{{" + k + "}}", v)
         return HTMLResponse(tpl)
+
+    swagger = Path(swagger_ui_bundle.swagger_ui_path)
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="LiveOps API",
+            swagger_js_url="/static/swagger/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger/swagger-ui.css",
+            swagger_favicon_url="/static/swagger/favicon-32x32.png",
+        )
+
+    @app.get("/static/swagger/{name}", include_in_schema=False)
+    def swagger_file(name: str) -> Response:
+        if name not in ("swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png"):
+            raise HTTPException(404, "not found")
+        return FileResponse(swagger / name, headers=_CACHE)
 
     @app.get("/", include_in_schema=False)
     def sessions_page() -> HTMLResponse:
