@@ -15,17 +15,9 @@ from typer.testing import CliRunner
 from liveops.analysis import WeakStep
 from liveops.api import Workspace
 from liveops.cli import app
+from liveops.comments import classify_comment, comment_summary, normalise_comment
 from liveops.metrics import CATALOG
-from liveops.report import (
-    SHEETS,
-    build_review,
-    classify_comment,
-    comment_summary,
-    normalise_comment,
-    render_html,
-    write_html,
-    write_xlsx,
-)
+from liveops.report import SHEETS, build_review, render_html, write_html, write_xlsx
 from liveops.store import EventLog
 from liveops.suggest import BENCHMARKS, RULES, Suggestion, fmt, suggest
 

@@ -9,7 +9,6 @@ unions, so at the end of a show every live value equals the catalog's batch valu
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -79,11 +78,6 @@ class _Running:
     def values(self, g: Any) -> dict[str, Any]:
         st = self.groups.get(g) or self._new()
         return {k: len(v) if isinstance(v, set) else v for k, v in st.items()}
-
-
-@dataclass
-class _Visit:
-    online: bool = False
 
 
 class LiveSession:

@@ -20,7 +20,7 @@ import pandas as pd
 
 from . import analysis as A
 from . import output as O
-from .comments import Comments, classify_comment, comment_summary, normalise_comment
+from .comments import Comments
 from .metrics import CATALOG
 from .suggest import Suggestion, suggest
 
@@ -1112,12 +1112,8 @@ def _suggestion_sheet(xw, rv: Review, f: dict) -> None:
 
 
 __all__ = [
-    "Comments",
     "Review",
     "build_review",
-    "classify_comment",
-    "comment_summary",
-    "normalise_comment",
     "render_html",
     "write_html",
     "write_xlsx",

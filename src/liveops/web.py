@@ -204,6 +204,16 @@ class Server:
         self.log.close()
 
 
+# The per-session query endpoints: path, Workspace method, summary. Same JSON as the CLI's --format json.
+SESSION_QUERIES = [
+    ("metrics", "metric_values", "指标 Every catalog metric"),
+    ("timeline", "timeline", "分钟序列 Per-minute timeline"),
+    ("funnel", "funnel_result", "五维四率 Funnel"),
+    ("sources", "sources", "流量来源 Traffic sources"),
+    ("products", "products", "商品 Products"),
+    ("segments", "segments", "讲解片段 Content segments"),
+]
+
 _CACHE = {"Cache-Control": "max-age=3600"}
 
 _LIVE_BODY = """
@@ -241,11 +251,14 @@ class _CursorLog:
         self.con.close()
 
 
+def _bearer(server: Server, headers) -> Token | None:
+    """The active token of an ``Authorization: Bearer …`` header (HTTP or WebSocket handshake)."""
+    scheme, _, secret = headers.get("authorization", "").partition(" ")
+    return server.tokens.check(secret.strip()) if scheme.lower() == "bearer" else None
+
+
 def _token(request: Request) -> Token:
-    server: Server = request.app.state.server
-    auth = request.headers.get("authorization", "")
-    scheme, _, secret = auth.partition(" ")
-    tok = server.tokens.check(secret.strip()) if scheme.lower() == "bearer" else None
+    tok = _bearer(request.app.state.server, request.headers)
     if tok is None:
         raise HTTPException(
             401,
@@ -371,9 +384,7 @@ def create_app(db: str | Path, config: ServerConfig | None = None) -> FastAPI:
     async def ws_ingest(ws: WebSocket) -> None:
         """A stream of batches for platform bridges: each message is a JSON array or NDJSON; each gets a reply."""
         await ws.accept()
-        auth = ws.headers.get("authorization", "")
-        scheme, _, secret = auth.partition(" ")
-        tok = server.tokens.check(secret.strip()) if scheme.lower() == "bearer" else None
+        tok = _bearer(server, ws.headers)
         if tok is None or not tok.can("ingest"):
             await ws.send_json(
                 {
@@ -418,29 +429,21 @@ def create_app(db: str | Path, config: ServerConfig | None = None) -> FastAPI:
     def get_sessions(tok: Reader) -> Response:
         return _query(lambda ws: ws.sessions())
 
-    @app.get("/v1/sessions/{session_id}/metrics", tags=["query"], summary="指标 Every catalog metric")
-    def get_metrics(session_id: str, tok: Reader) -> Response:
-        return _query(lambda ws: ws.metric_values(session_id))
+    def _session_query(method: str):
+        def endpoint(session_id: str, tok: Reader) -> Response:
+            return _query(lambda ws: getattr(ws, method)(session_id))
 
-    @app.get("/v1/sessions/{session_id}/timeline", tags=["query"], summary="分钟序列 Per-minute timeline")
-    def get_timeline(session_id: str, tok: Reader) -> Response:
-        return _query(lambda ws: ws.timeline(session_id))
+        return endpoint
 
-    @app.get("/v1/sessions/{session_id}/funnel", tags=["query"], summary="五维四率 Funnel")
-    def get_funnel(session_id: str, tok: Reader) -> Response:
-        return _query(lambda ws: ws.funnel_result(session_id))
-
-    @app.get("/v1/sessions/{session_id}/sources", tags=["query"], summary="流量来源 Traffic sources")
-    def get_sources(session_id: str, tok: Reader) -> Response:
-        return _query(lambda ws: ws.sources(session_id))
-
-    @app.get("/v1/sessions/{session_id}/products", tags=["query"], summary="商品 Products")
-    def get_products(session_id: str, tok: Reader) -> Response:
-        return _query(lambda ws: ws.products(session_id))
-
-    @app.get("/v1/sessions/{session_id}/segments", tags=["query"], summary="讲解片段 Content segments")
-    def get_segments(session_id: str, tok: Reader) -> Response:
-        return _query(lambda ws: ws.segments(session_id))
+    for path, method, summary in SESSION_QUERIES:
+        app.add_api_route(
+            f"/v1/sessions/{{session_id}}/{path}",
+            _session_query(method),
+            methods=["GET"],
+            tags=["query"],
+            summary=summary,
+            name=f"get_{path}",
+        )
 
     # -- pages: public shells; every number they show comes through the API with the viewer's token --
     static = resources.files("liveops") / "static"
