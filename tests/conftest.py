@@ -98,10 +98,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(db, port: int) -> subprocess.Popen:
+def start_server(db, port: int, *args: str) -> subprocess.Popen:
     """`liveops serve` in its own process, returned once /healthz answers."""
     p = subprocess.Popen(
-        [sys.executable, "-m", "liveops.cli", "serve", "--db", str(db), "--port", str(port)],
+        [sys.executable, "-m", "liveops.cli", "serve", "--db", str(db), "--port", str(port), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )

@@ -123,3 +123,21 @@ def test_live_sources_equal_the_sources_table(sim):
         assert set(got.index) <= set(want.index)
         for src, r in got.iterrows():
             assert (r["views"], r["uv"]) == (want.loc[src, "views"], want.loc[src, "uv"]), src
+
+
+def test_live_online_without_snapshots_equals_the_timeline(tmp_path):
+    """Rooms whose platform sends no online snapshots: online comes from enter/leave concurrency."""
+    res = simulate(SimConfig(viewers=1500, minutes=30, seed=3, snapshots=False))
+    log = EventLog(tmp_path / "nosnap.duckdb")
+    log.ingest_arrow(res.events)
+    hub = LiveHub()
+    _replay(log, hub, batch=700)
+    ((sid, live),) = hub.sessions.items()
+    tl = A.timeline(log.events, sid).set_index("minute")
+    mm = live.minutes().set_index("minute")
+    pd.testing.assert_series_equal(
+        mm["online"].astype(float), tl.loc[mm.index, "online"].astype(float), check_names=False
+    )
+    want = M.compute(log.events).iloc[0]
+    assert live.metrics()["peak_online"] == want["peak_online"]
+    log.close()

@@ -58,7 +58,14 @@ def test_big_screen_fills_up_as_events_arrive(tmp_path):
     ingest, viewer = store.create("ingest")[1], store.create("viewer")[1]
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    server = start_server(db, port)
+    rules = tmp_path / "rules.yaml"  # sensitive rules, so this small show raises alerts on screen
+    rules.write_text(
+        "rules:\n"
+        "  - {id: leaves, kind: leave_surge, severity: high, baseline_minutes: 3, factor: 1.2, min_leaves: 3,"
+        " message_zh: '离开激增 {leaves}', message_en: 'Leaves surged {leaves}'}\n",
+        encoding="utf-8",
+    )
+    server = start_server(db, port, "--alert-rules", str(rules))
     errors: list[str] = []
     outside: list[str] = []
     try:
@@ -97,6 +104,8 @@ def test_big_screen_fills_up_as_events_arrive(tmp_path):
             )
             assert all(n >= 1 for n in traces), traces
             assert page.locator("#comments li").count() >= 5
+            assert page.locator("#alerts li.high").count() >= 1
+            assert "离开激增" in page.text_content("#alerts")
             assert page.locator("#sources tr").count() >= 3
             shot = Path(os.environ.get("LIVEOPS_SCREENSHOT_DIR", tmp_path)) / "big_screen.png"
             page.screenshot(path=str(shot), full_page=True)

@@ -34,6 +34,8 @@ SECTION_TITLES = [
     "商品表现",
     "讲解片段与留存",
     "观众提问与吐槽",
+    "直播中告警",
+    "Alerts during the show",
     "优化建议",
     "Suggestions",
 ]
@@ -191,6 +193,7 @@ def test_xlsx_sheets_rows_and_formats(review, tmp_path):
         "segments": 1,
         "retention": 31,
         "comments": 1,
+        "alerts": len(review.alerts),
         "suggestions": len(review.suggestions),
     }
     for key, n in expected_rows.items():

@@ -17,7 +17,7 @@ from liveops.report import build_review
 from liveops.simulate import SimConfig, simulate
 from liveops.store import EventLog
 
-METHODS = ("timeline", "sources", "products", "explain_windows")
+METHODS = ("timeline", "sources", "products", "explain_windows", "alerts")
 
 
 def assert_same_review(stored: Workspace, computed: Workspace, sid: str) -> None:

@@ -6,6 +6,7 @@ import gzip
 import json
 
 import orjson
+import pandas as pd
 import pytest
 from conftest import ev, fixture_events, write_jsonl
 from fastapi.testclient import TestClient
@@ -13,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from liveops.alerts import Alert
 from liveops.cli import app as cli
 from liveops.tokens import TokenStore, tokens_path
 from liveops.web import ServerConfig, create_app, parse_batch
@@ -156,6 +158,7 @@ def test_queries_have_the_cli_json_shapes(server, tmp_path):
         ("products", ["products", "--format", "json"]),
         ("segments", ["segments", "--format", "json"]),
         ("timeline", ["metrics", "--by", "minute", "--format", "json"]),
+        ("alerts", ["alerts", "--format", "json"]),
     ]:
         api = c.get(f"/v1/sessions/s1/{path}", headers=h)
         assert api.status_code == 200, (path, api.text)
@@ -274,3 +277,35 @@ def test_pages_and_api_docs_load_nothing_from_the_internet(server):
     for asset in ("/static/swagger/swagger-ui-bundle.js", "/static/plotly.min.js", "/static/app.js"):
         assert c.get(asset).status_code == 200, asset
     assert c.get("/openapi.json").json()["paths"]["/v1/events"]
+
+
+def test_other_detectors_raise_alerts_through_the_hook(server):
+    c, tok, _ = server
+    c.post("/v1/events", content=orjson.dumps(fixture_events()), headers=_auth(tok["ingest"]))
+    hook = c.app.state.server.raise_alert
+    alert = Alert(
+        "s1",
+        "compliance.absolute_terms",
+        "high",
+        pd.Timestamp("2026-11-24 12:03"),
+        "主播话术含极限词「全网最低」",
+        "Absolute claim in the pitch: 全网最低",
+        {"term": "全网最低"},
+        "compliance",
+    )
+    hook(alert)
+    hook(alert)  # the same (session, rule, minute) is kept once
+    h = _auth(tok["viewer"])
+    stored = c.get("/v1/sessions/s1/alerts", headers=h).json()
+    assert [(a["rule"], a["source"]) for a in stored] == [("compliance.absolute_terms", "compliance")]
+    live = c.get("/v1/sessions/s1/live", headers=h).json()
+    assert [a["message_zh"] for a in live["alerts"]] == ["主播话术含极限词「全网最低」"]
+
+
+def test_serve_refuses_a_bad_rule_file_before_touching_the_store(tmp_path):
+    rules = tmp_path / "r.yaml"
+    rules.write_text("rules: [{id: a, kind: nope}]", encoding="utf-8")
+    db = tmp_path / "never.duckdb"
+    r = CliRunner().invoke(cli, ["serve", "--db", str(db), "--alert-rules", str(rules)])
+    assert r.exit_code == 2 and "unknown kind" in r.output
+    assert not db.exists() and not tokens_path(db).exists()

@@ -180,17 +180,32 @@ def explain_table(s: ir.Table) -> pd.DataFrame:
 
 
 def _explaining_per_minute(s: ir.Table, minutes: pd.DataFrame) -> pd.DataFrame:
-    w = explain_table(
-        s
-    )  # in start order: a minute where one segment ends and the next begins shows the newer
+    return explaining_per_minute(explain_table(s), minutes)
+
+
+def explaining_per_minute(windows: pd.DataFrame, minutes: pd.DataFrame) -> pd.DataFrame:
+    """The product explained in each minute; windows in start order, so where one segment ends and the
+    next begins in the same minute, the newer one shows. Shared by the timeline and the live room."""
     out = minutes[["minute"]].copy()
     out["explaining"] = None
-    for r in w.itertuples():  # a show has tens of segments, not millions
+    for r in windows.itertuples():  # a show has tens of segments, not millions
         mask = (out["minute"] >= pd.Timestamp(r.start).floor("min")) & (
             out["minute"] <= pd.Timestamp(r.end).floor("min")
         )
         out.loc[mask, "explaining"] = r.product_id
     return out
+
+
+def product_gmv_per_minute(t: ir.Table, session_id: str) -> pd.DataFrame:
+    """GMV per (minute, product) of a session; pays without a product take their order's."""
+    p = with_product(_session(t, session_id))
+    p = p.filter((p.type == "pay") & p.product_id.notnull())
+    df = (
+        p.group_by(minute=p.ts.truncate("m"), product_id=p.product_id).aggregate(gmv=p.amount.sum()).execute()
+    )
+    df["minute"] = pd.to_datetime(df["minute"])
+    df["gmv"] = pd.to_numeric(df["gmv"]).astype(float)
+    return df
 
 
 # ---------------------------------------------------------------------------------------------

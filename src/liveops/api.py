@@ -7,6 +7,7 @@ from pathlib import Path
 import ibis.expr.types as ir
 import pandas as pd
 
+from . import alerts as AL
 from . import analysis as A
 from . import metrics as M
 from . import review_tables as RT
@@ -140,6 +141,17 @@ class Workspace:
         sid = self.resolve_session(session_id)
         rt = self.review_tables(sid)
         return rt.comments() if rt else comment_summary(self.events, sid)
+
+    def alerts(self, session_id: str | None = None) -> pd.DataFrame:
+        """Alerts of a session: the alert rules over its minutes, and alerts other detectors stored."""
+        sid = self.resolve_session(session_id)
+        rt = self.review_tables(sid)
+        if rt is not None:
+            return rt.alerts
+        stored = AL.AlertLog(self._log.con, create=False).of(sid) if self._log is not None else []
+        frame = AL.minute_frame(A.timeline_utc(self.events, sid), A.product_gmv_per_minute(self.events, sid))
+        rules = AL.load_rules(Settings.load().alert_rules)
+        return AL.alerts_frame(AL.merge(AL.evaluate(frame, rules, sid), stored))
 
     def close(self) -> None:
         if self._log is not None:

@@ -440,6 +440,17 @@ def segments(
 
 
 @app.command()
+def alerts(
+    db: DbOpt = None,
+    session: SessionOpt = None,
+    fmt: Annotated[Fmt, typer.Option("--format", "-f")] = Fmt.table,
+) -> None:
+    """告警 Alerts of a session: the live alert rules over its minutes, and alerts other detectors raised."""
+    ws, sid = _open_session(db, session)
+    _emit(ws.alerts(sid), fmt, f"告警 Alerts · {sid}")
+
+
+@app.command()
 def simulate(
     out_file: Annotated[str, typer.Option("--out", "-o", help="输出文件 .jsonl / .csv / .parquet")],
     viewers: Annotated[int, typer.Option(help="每场观众数 distinct viewers per session")] = 30_000,
@@ -589,28 +600,36 @@ def serve(
         list[str] | None,
         typer.Option("--cors-origin", help="允许的跨域来源 allowed CORS origin (closed by default)"),
     ] = None,
+    alert_rules: Annotated[
+        str | None,
+        typer.Option("--alert-rules", help="告警规则 YAML alert rule file (default: built-in rules)"),
+    ] = None,
 ) -> None:
     """启动服务 Serve the ingest and query API (OpenAPI at /docs) on uvicorn."""
     import uvicorn
 
+    from .alerts import RuleError
     from .web import ServerConfig, create_app
 
     path = resolve_db(db)
-    store = _token_store(db)
-    if not any(t.can("admin") for t in store.list()):
-        tok, secret = store.create("admin", "admin")
-        err.print(f"首次启动，已创建管理员令牌 first start: admin token created (id={tok.id}), shown once:")
-        out.print(secret, soft_wrap=True)
     cfg = ServerConfig(
         max_events=max_events,
         max_bytes=int(max_mb * 1024 * 1024),
         ingest_rate=ingest_rate,
         cors_origins=list(cors_origin or []),
+        alert_rules=alert_rules,
     )
     try:
         app_ = create_app(path, cfg)
+    except RuleError as e:
+        raise _fail(str(e)) from e
     except Exception as e:  # a store locked by another process
         raise _fail(f"无法打开存储 cannot open store {path}: {e}") from e
+    store = _token_store(db)
+    if not any(t.can("admin") for t in store.list()):
+        tok, secret = store.create("admin", "admin")
+        err.print(f"首次启动，已创建管理员令牌 first start: admin token created (id={tok.id}), shown once:")
+        out.print(secret, soft_wrap=True)
     err.print(f"LiveOps 服务 serving {path} on http://{host}:{port}  (API docs: /docs)")
     uvicorn.run(app_, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
 

@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from . import analysis as A
 from . import metrics as M
+from .alerts import Alert, alerts_frame, minute_frame
 from .schema import SOURCES
 
 # Catalog measures the live state keeps per session (all that do not need visit intervals), and per minute.
@@ -98,7 +99,9 @@ class LiveSession:
         self._snap_minute: dict[pd.Timestamp, int] = {}
         self._online: set[str] = set()
         self._online_peak = 0
-        self._online_minute: dict[pd.Timestamp, int] = {}
+        self._online_minute: dict[pd.Timestamp, tuple[int, int]] = {}  # minute → (peak, level at its end)
+        self._explain_events: dict[str, list[tuple[pd.Timestamp, str]]] = {}  # product → (ts, type), in order
+        self.alerts: list[Alert] = []
         self._explaining: str | None = None
         self._explain_since: pd.Timestamp | None = None
         self._order_product: dict[str, str] = {}
@@ -164,12 +167,15 @@ class LiveSession:
         level = len(online) - int(deltas.sum()) + per_ts.cumsum()
         self._online_peak = max(self._online_peak, int(level.max()))
         minutes = pd.Series(level.to_numpy(), index=pd.DatetimeIndex(level.index).floor("min"))
-        for minute, peak in minutes.groupby(level=0).max().items():
-            self._online_minute[minute] = max(int(peak), self._online_minute.get(minute, 0))
+        g = minutes.groupby(level=0)
+        for minute, peak, last in zip(g.max().index, g.max().to_numpy(), g.last().to_numpy(), strict=True):
+            prev = self._online_minute.get(minute, (0, 0))
+            self._online_minute[minute] = (max(int(peak), prev[0]), int(last))
 
     def _fold_explain(self, b: pd.DataFrame) -> None:
         ex = b[b["type"].isin(("explain_start", "explain_end")) & b["product_id"].notna()]
         for r in ex[["ts", "type", "product_id"]].itertuples(index=False):
+            self._explain_events.setdefault(r.product_id, []).append((r.ts, r.type))
             if r.type == "explain_start":
                 self._explaining, self._explain_since = r.product_id, r.ts
             elif r.product_id == self._explaining:
@@ -226,11 +232,39 @@ class LiveSession:
         if self._snap_minute:
             df["online"] = df["minute"].map(self._snap_minute).ffill().fillna(0)
         else:
-            df["online"] = df["minute"].map(self._online_minute)
+            # The timeline's rule: the minute's peak, or the level carried from the last change before it.
+            peak = df["minute"].map(lambda m: self._online_minute.get(m, (np.nan, np.nan))[0])
+            last = df["minute"].map(lambda m: self._online_minute.get(m, (np.nan, np.nan))[1])
+            df["online"] = np.fmax(peak.astype(float), last.ffill().shift(1).fillna(0).astype(float))
         for c in A.TIMELINE_KEYS:
             if c in df:
                 df[c] = pd.to_numeric(df[c]).astype(float)
         return df
+
+    def windows(self) -> pd.DataFrame:
+        """Explain windows so far, the catalog's rule: a start runs to the product's next event if that is an
+        end, else to the show's end (so far)."""
+        end = self.clock()[1] if self.first_ts is not None else None
+        rows = []
+        for pid, evs in self._explain_events.items():
+            for i, (ts, typ) in enumerate(evs):
+                if typ != "explain_start":
+                    continue
+                nxt = evs[i + 1] if i + 1 < len(evs) else None
+                rows.append((pid, ts, nxt[0] if nxt and nxt[1] == "explain_end" else max(end, ts)))
+        df = pd.DataFrame(rows, columns=["product_id", "start", "end"])
+        return df.sort_values(["start", "product_id"], ignore_index=True)
+
+    def minute_frame(self) -> pd.DataFrame:
+        """The alert detectors' input over whole minutes: the last minute counts only once the show ended."""
+        m = self.minutes()
+        m = m.merge(A.explaining_per_minute(self.windows(), m), on="minute", how="left")
+        gmv = pd.DataFrame(
+            [(minute, p, float(v[1])) for (minute, p), v in self._product_minute.items()],
+            columns=["minute", "product_id", "gmv"],
+        )
+        f = minute_frame(m, gmv)
+        return f if self.ended else f.iloc[:-1]
 
     def top_products(self, n: int = 10) -> pd.DataFrame:
         """Clicks and GMV per product over the last five minutes (by event time)."""
@@ -283,6 +317,7 @@ class LiveSession:
             "top_products": self.top_products(),
             "sources": self.sources(),
             "comments": list(self._comments)[::-1],
+            "alerts": alerts_frame(self.alerts[::-1]),
             "minutes": self.minutes(),
         }
 

@@ -54,6 +54,7 @@ class Review:
     segments: A.Segments
     comments: Comments
     suggestions: list[Suggestion]
+    alerts: pd.DataFrame  # time (local), severity, rule, message_zh, message_en
     generated_at: dt.datetime = field(default_factory=lambda: dt.datetime.now().astimezone())
 
     def product_name(self, pid: str | None) -> str:
@@ -132,7 +133,15 @@ def build_review(ws, session_id: str | None = None) -> Review:
         segments=segments,
         comments=comments,
         suggestions=suggestions,
+        alerts=_alerts_view(ws.alerts(sid), tz),
     )
+
+
+def _alerts_view(alerts: pd.DataFrame, tz: str) -> pd.DataFrame:
+    out = alerts[["minute", "severity", "rule", "message_zh", "message_en"]].copy()
+    minute = out.pop("minute")
+    out.insert(0, "time", _naive_local(minute, tz) if len(out) else pd.Series(dtype="datetime64[ns]"))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -808,6 +817,7 @@ def render_html(rv: Review) -> str:
         "segments": _table(seg, SEGMENT_COLS, bar="gmv") if len(seg) else None,
         "lost_5min": fmt("lost_5min_rate", rv.segments.lost_5min_rate),
         "comments": rv.comments,
+        "alerts": rv.alerts,
         "q_max": int(rv.comments.questions["count"].max()) if len(rv.comments.questions) else 1,
         "c_max": int(rv.comments.complaints["count"].max()) if len(rv.comments.complaints) else 1,
         "share": lambda n: f"{n / rv.comments.total:.1%}" if rv.comments.total else "—",
@@ -848,6 +858,7 @@ SHEETS = {
     "segments": "讲解片段 Segments",
     "retention": "留存曲线 Retention",
     "comments": "弹幕 Comments",
+    "alerts": "告警 Alerts",
     "suggestions": "建议 Suggestions",
 }
 
@@ -981,6 +992,9 @@ def write_xlsx(rv: Review, path: str | Path) -> Path:
         )[["kind", "text", "count"]]
         com.columns = ["类别 Class", "弹幕 Text", "次数 Count"]
         _frame_sheet(xw, "comments", com, rv.tz, f, labels=False)
+        al = rv.alerts.copy()
+        al.columns = ["时间 Time", "级别 Severity", "规则 Rule", "告警 Alert", "Alert (English)"]
+        _frame_sheet(xw, "alerts", al, rv.tz, f, labels=False)
         _suggestion_sheet(xw, rv, f)
     return p
 

@@ -23,12 +23,14 @@ import orjson
 import pandas as pd
 import pyarrow as pa
 
+from . import alerts as AL
 from . import analysis as A
 from . import metrics as M
 from .comments import Comments, comment_summary
+from .store import Settings
 
 # Bump when a stored table changes shape (a new column, a new metric): older copies are then rebuilt.
-VERSION = 1
+VERSION = 2
 
 DDL = """
 CREATE TABLE IF NOT EXISTS review_tables (
@@ -58,6 +60,7 @@ class ReviewTables:
     windows: pd.DataFrame  # explain windows
     questions: pd.DataFrame
     complaints: pd.DataFrame
+    alerts: pd.DataFrame  # the alert rules over the show's minutes, and alerts other detectors stored
     scalars: pd.DataFrame  # one row: lost_5min_rate, comment counts
 
     def metric_values(self) -> dict[str, float | int | None]:
@@ -86,7 +89,13 @@ def event_count(t: ir.Table, session_id: str) -> int:
     return int(t.filter(t.session_id == session_id).count().execute())
 
 
-def build(t: ir.Table, session_id: str, events: int | None = None) -> ReviewTables:
+def build(
+    t: ir.Table,
+    session_id: str,
+    events: int | None = None,
+    rules: list[AL.Rule] | None = None,
+    stored_alerts: list[AL.Alert] | None = None,
+) -> ReviewTables:
     """Compute every review table of one session from the log."""
     s = t.filter(t.session_id == session_id)
     n = event_count(t, session_id) if events is None else events
@@ -99,6 +108,11 @@ def build(t: ir.Table, session_id: str, events: int | None = None) -> ReviewTabl
         sources = A.sources_from(per_source, A.source_watch(v))
         seg = A.segments(t, session_id, visits=v)
     comments = comment_summary(t, session_id)
+    rule_alerts = AL.evaluate(
+        AL.minute_frame(timeline, A.product_gmv_per_minute(t, session_id)),
+        AL.load_rules(Settings.load().alert_rules) if rules is None else rules,
+        session_id,
+    )
     return ReviewTables(
         session_id=session_id,
         events=n,
@@ -112,6 +126,7 @@ def build(t: ir.Table, session_id: str, events: int | None = None) -> ReviewTabl
         windows=A.explain_table(s),
         questions=comments.questions,
         complaints=comments.complaints,
+        alerts=AL.alerts_frame(AL.merge(rule_alerts, stored_alerts or [])),
         scalars=pd.DataFrame(
             {
                 "lost_5min_rate": [seg.lost_5min_rate],
@@ -202,8 +217,10 @@ def refresh(
     session_ids: list[str] | None = None,
     ended_only: bool = True,
     on_session: Callable[[str, float], None] | None = None,
+    rules: list[AL.Rule] | None = None,
 ) -> list[str]:
     """Build and store the review tables of stale sessions (or of the given ones); returns what was built."""
+    rules = AL.load_rules(Settings.load().alert_rules) if rules is None else rules
     if session_ids is None:
         todo = stale_sessions(log.con, ended_only)
     else:
@@ -211,7 +228,8 @@ def refresh(
     built = []
     for sid, n in todo:
         t0 = time.perf_counter()
-        save(log.con, build(log.events, sid, n))
+        stored = AL.AlertLog(log.con, create=False).of(sid)
+        save(log.con, build(log.events, sid, n, rules, stored))
         built.append(sid)
         if on_session is not None:
             on_session(sid, time.perf_counter() - t0)

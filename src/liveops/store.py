@@ -33,6 +33,7 @@ class Settings:
 
     db: str = DEFAULT_DB
     timezone: str = "Asia/Shanghai"
+    alert_rules: str | None = None  # a YAML rule file; None = the packaged defaults
 
     @classmethod
     def load(cls, path: str | Path = "liveops.toml") -> Settings:
@@ -40,7 +41,11 @@ class Settings:
         if not p.is_file():
             return cls()
         data = tomllib.loads(p.read_text(encoding="utf-8"))
-        return cls(db=data.get("db", DEFAULT_DB), timezone=data.get("timezone", "Asia/Shanghai"))
+        return cls(
+            db=data.get("db", DEFAULT_DB),
+            timezone=data.get("timezone", "Asia/Shanghai"),
+            alert_rules=data.get("alert_rules"),
+        )
 
 
 def resolve_db(db: str | None) -> str:

@@ -34,6 +34,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
 from . import output as O
+from .alerts import Alert, AlertLog, evaluate, load_rules
 from .api import Workspace
 from .ingest import IngestResult, ingest_lines
 from .live import LiveHub, LiveSession
@@ -48,6 +49,7 @@ class ServerConfig:
     ingest_rate: float = 50_000.0  # events per second per token (burst: two seconds' worth, at least a batch)
     cors_origins: list[str] = field(default_factory=list)  # closed unless listed
     timezone: str | None = None
+    alert_rules: str | None = None  # YAML file; None = liveops.toml's, else the packaged defaults
 
 
 class BadBatch(ValueError):
@@ -138,11 +140,14 @@ class Server:
     def __init__(self, db: str, config: ServerConfig | None = None):
         self.db = db
         self.config = config or ServerConfig()
+        settings = Settings.load()
+        self.rules = load_rules(self.config.alert_rules or settings.alert_rules)  # before touching the store
+        self.tz = self.config.timezone or settings.timezone
         self.log = EventLog(db)
         self.tokens = TokenStore(tokens_path(db))
         self.limiter = RateLimiter(self.config.ingest_rate, self.config.max_events)
-        self.tz = self.config.timezone or Settings.load().timezone
         self._write = threading.Lock()
+        self.alerts = AlertLog(self.log.con)
         self.live = LiveHub()
         self._live_loaded: set[str] = set()
 
@@ -159,8 +164,33 @@ class Server:
                 if fresh:
                     rows = rows.filter(pc.invert(pc.is_in(rows["session_id"], pa.array(sorted(fresh)))))
                 self.live.fold(rows)
+                for sid in sids:
+                    self._check_rules(sid)
             res.stored_rows = None
             return res
+
+    def _check_rules(self, sid: str) -> None:
+        """Evaluate the alert rules on the session's whole minutes; store and show what is new."""
+        live = self.live.sessions[sid]
+        known = {a.key for a in live.alerts}
+        for a in evaluate(live.minute_frame(), self.rules, sid):
+            if a.key not in known:
+                self._raise(a)
+
+    def _raise(self, alert: Alert) -> None:
+        self.alerts.raise_alert(alert)
+        live = self.live.sessions.get(alert.session_id)
+        if live is not None:
+            live.alerts.append(alert)
+
+    def raise_alert(self, alert: Alert) -> None:
+        """The hook for other detectors (compliance, anti-cheat): stored with the session, pushed to screens."""
+        with self._write:
+            if alert.session_id not in self._live_loaded:
+                self._load_live(alert.session_id)
+            live = self.live.sessions.get(alert.session_id)
+            if live is None or alert.key not in {a.key for a in live.alerts}:
+                self._raise(alert)
 
     def _load_live(self, sid: str) -> None:
         self.live.sessions.pop(sid, None)
@@ -170,6 +200,10 @@ class Server:
         for off in range(0, rows.num_rows, 100_000):
             self.live.fold(rows.slice(off, 100_000))
         self._live_loaded.add(sid)
+        live = self.live.sessions.get(sid)
+        if live is not None:
+            live.alerts = self.alerts.of(sid)
+            self._check_rules(sid)
 
     def live_session(self, sid: str) -> LiveSession | None:
         """The live session, built from the log on first request after a start."""
@@ -444,6 +478,10 @@ def create_app(db: str | Path, config: ServerConfig | None = None) -> FastAPI:
             summary=summary,
             name=f"get_{path}",
         )
+
+    @app.get("/v1/sessions/{session_id}/alerts", tags=["query"], summary="告警 Alerts raised during the show")
+    def get_alerts(session_id: str, tok: Reader) -> Response:
+        return _query(lambda ws: ws.alerts(session_id))
 
     # -- pages: public shells; every number they show comes through the API with the viewer's token --
     static = resources.files("liveops") / "static"

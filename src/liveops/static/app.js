@@ -100,7 +100,7 @@ function liveScreen(sessionId) {
       `<li><span class="who">${c.user_id || ""}</span>${escapeHtml(c.text || "")}<span class="when">${LO.time(c.ts)}</span></li>`).join("")
       : `<li class="empty">${LO.t("暂无弹幕", "No comments yet")}</li>`;
     const al = s.alerts || [];
-    $("alerts").innerHTML = al.length ? al.map(a => `<li class="${a.severity}">${LO.time(a.ts)} ${LO.t(a.message_zh, a.message_en)}</li>`).join("")
+    $("alerts").innerHTML = al.length ? al.map(a => `<li class="${a.severity}"><span class="when">${LO.time(a.minute).slice(0, 5)}</span> ${LO.t(a.message_zh, a.message_en)}</li>`).join("")
       : `<li class="empty">${LO.t("暂无告警", "No alerts")}</li>`;
   }
   function escapeHtml(t) { return t.replace(/[&<>"']/g, c => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c])); }
