@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
-# Set everything up and run the main job: simulate a two-hour show of ~30k viewers, ingest it,
-# write the post-show review (复盘) as HTML and Excel, and say where they are.
+# Set everything up and run the main job:
+#   1. simulate two two-hour shows of ~30k viewers, ingest them, write the post-show review (复盘) as HTML and Excel;
+#   2. start the server, replay a third show to it at 60× so the live big screen (直播大屏) fills up, and print
+#      the URL and a viewer token. With a terminal attached the server keeps running until Ctrl-C.
+# LIVEOPS_DEMO_DIR (default demo), LIVEOPS_DEMO_PORT (default 8000), LIVEOPS_DEMO_SPEED (default 60),
+# LIVEOPS_DEMO_LIVE=0 skips part 2.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 OUT=${LIVEOPS_DEMO_DIR:-demo}
+PORT=${LIVEOPS_DEMO_PORT:-8000}
+SPEED=${LIVEOPS_DEMO_SPEED:-60}
 mkdir -p "$OUT"
-rm -f "$OUT/demo.duckdb" "$OUT/demo.duckdb.deadletter.jsonl"
+rm -f "$OUT"/demo.duckdb* "$OUT"/live.duckdb*
+
+# -- 1. the review ----------------------------------------------------------------------------
 uv run liveops simulate --out "$OUT/show.parquet" --viewers 30000 --minutes 120 --seed 7 --rooms 1 --sessions 2
 uv run liveops ingest "$OUT/show.parquet" --db "$OUT/demo.duckdb"
 uv run liveops products import "$OUT/show.parquet.products.csv" --db "$OUT/demo.duckdb"
@@ -17,3 +25,30 @@ echo
 echo "复盘报告 Review: $(realpath "$OUT/review.html")"
 echo "Excel:          $(realpath "$OUT/review.xlsx")"
 echo "存储 Store:      $(realpath "$OUT/demo.duckdb")  (try: uv run liveops sources --db $OUT/demo.duckdb)"
+[ "${LIVEOPS_DEMO_LIVE:-1}" = "0" ] && exit 0
+
+# -- 2. the live room -------------------------------------------------------------------------
+LIVE="$OUT/live.duckdb"
+uv run liveops simulate --out "$OUT/live_show.parquet" --viewers 30000 --minutes 120 --seed 8 --quiet
+uv run liveops products import "$OUT/live_show.parquet.products.csv" --db "$LIVE" > /dev/null
+INGEST=$(uv run liveops token create --role ingest --name demo-replay --db "$LIVE" 2> /dev/null)
+VIEWER=$(uv run liveops token create --role viewer --name demo-screen --db "$LIVE" 2> /dev/null)
+uv run liveops token create --role admin --name demo-admin --db "$LIVE" > /dev/null 2>&1
+uv run liveops serve --db "$LIVE" --port "$PORT" &
+SERVER=$!
+trap 'kill $SERVER 2> /dev/null || true; wait $SERVER 2> /dev/null || true' EXIT
+for _ in $(seq 1 100); do
+  uv run python -c "import httpx,sys; sys.exit(httpx.get('http://127.0.0.1:$PORT/healthz').status_code != 200)" 2> /dev/null && break
+  sleep 0.3
+done
+SID=$(uv run python -c "import pyarrow.parquet as pq; print(pq.read_table('$OUT/live_show.parquet', columns=['session_id']).column(0)[0])")
+echo
+echo "直播大屏 Big screen: http://127.0.0.1:$PORT/live/$SID"
+echo "观看令牌 Viewer token (paste it once when the page asks): $VIEWER"
+echo "回放 ${SPEED}× … replaying the show to the server now"
+uv run liveops replay "$OUT/live_show.parquet" --url "http://127.0.0.1:$PORT" --token "$INGEST" --speed "$SPEED"
+echo "复盘页 Review page: http://127.0.0.1:$PORT/review/$SID   ·   场次 Sessions: http://127.0.0.1:$PORT/"
+if [ -t 0 ]; then
+  echo "服务运行中，按 Ctrl-C 停止 The server keeps running: press Ctrl-C to stop it."
+  wait $SERVER
+fi

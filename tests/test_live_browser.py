@@ -111,6 +111,13 @@ def test_big_screen_fills_up_as_events_arrive(tmp_path):
             page.screenshot(path=str(shot), full_page=True)
             page.click("#lang")
             assert page.text_content("#status") == "Ended"
+            # The review of the same show, one click away; the token is still in this tab.
+            page.click("a[href^='/review/']")
+            frame = page.frame_locator("#review")
+            frame.locator("#alerts").wait_for(timeout=30_000)
+            frame.locator("#online .js-plotly-plot").wait_for(timeout=30_000)
+            assert "离开激增" in frame.locator("#alerts").text_content()
+            page.screenshot(path=str(shot.with_name("review_page.png")))
             browser.close()
     finally:
         server.terminate()

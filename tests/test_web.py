@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import time
 
 import orjson
 import pandas as pd
@@ -238,6 +239,11 @@ def test_live_state_follows_ingest_and_survives_a_restart(tmp_path):
         with c.websocket_connect("/v1/live/s1") as ws:
             ws.send_text(json.dumps({"token": tok["ingest"]}))  # an ingest token cannot watch
             assert ws.receive_json()["status"] == 401
+        # The show ended: its review tables are built in the background and then served.
+        deadline = time.monotonic() + 30
+        while c.app.state.server.workspace().review_tables("s1") is None:
+            assert time.monotonic() < deadline, "review tables were not built"
+            time.sleep(0.2)
     with TestClient(create_app(db, ServerConfig(ingest_rate=0))) as c:  # restarted: rebuilt from the log
         r = c.get("/v1/sessions/s1/live", headers=_auth(tok["viewer"]))
         assert r.status_code == 200

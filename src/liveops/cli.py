@@ -587,6 +587,59 @@ def token_revoke(
 
 
 @app.command()
+def replay(
+    file: Annotated[
+        str, typer.Argument(help="录制或模拟的直播 a recorded or simulated show (.jsonl[.gz] / .parquet)")
+    ],
+    url: Annotated[str, typer.Option("--url", help="服务地址 server URL, e.g. http://127.0.0.1:8000")],
+    token: Annotated[
+        str, typer.Option("--token", help="ingest 令牌 an ingest token", envvar="LIVEOPS_TOKEN")
+    ],
+    speed: Annotated[float, typer.Option(help="倍速 times real time (0 = as fast as possible)")] = 10.0,
+    batch: Annotated[int, typer.Option(help="每批最多事件数 events per request at most")] = 2_000,
+    max_gap: Annotated[
+        float,
+        typer.Option(
+            help="压缩空档(秒，直播时间) quiet stretches longer than this many show seconds are shortened"
+        ),
+    ] = 60.0,
+    quiet: QuietOpt = False,
+) -> None:
+    """回放直播 Send a show to a server in time order, batched, at --speed × real time."""
+    from .replay import ReplayError, load_show
+    from .replay import replay as run
+
+    try:
+        show = load_show(file)
+    except (ReplayError, OSError) as e:
+        raise _fail(str(e)) from e
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,}/{task.total:,}"),
+        TimeRemainingColumn(),
+        console=err,
+        disable=quiet,
+        transient=True,
+    )
+    try:
+        with progress:
+            task = progress.add_task(f"回放 replay ×{speed:g}", total=len(show))
+            res = run(
+                show, url, token, speed, batch, max_gap, on_progress=lambda n: progress.advance(task, n)
+            )
+    except ReplayError as e:
+        raise _fail(str(e)) from e
+    err.print(
+        f"已发送 sent {res.sent:,} in {res.batches:,} batches, {res.seconds:.1f}s · 接收 accepted {res.accepted:,} · "
+        f"重复 duplicate {res.duplicate:,} · 拒绝 rejected {res.rejected:,}"
+    )
+    for e in res.errors[:10]:
+        err.print(f"    line {e['line']}: {e['field']}: {e['reason']}")
+    raise typer.Exit(1 if res.rejected else 0)
+
+
+@app.command()
 def serve(
     db: DbOpt = None,
     host: Annotated[str, typer.Option(help="监听地址 bind address")] = "127.0.0.1",

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from liveops.schema import AMOUNT_TYPE, FORMATS, INPUT_FIELDS
 
-__all__ = ["write_events", "FORMATS", "format_of"]
+__all__ = ["write_events", "jsonl_lines", "FORMATS", "format_of"]
 
 _CST_OFFSET_MS = 8 * 3_600_000
 _UNSAFE_JSON = r'["\\\x00-\x1f]'  # characters a JSON string must escape
@@ -81,6 +81,13 @@ def _jsonl_line(df: pl.DataFrame) -> pl.Expr:
         frags.append(pl.lit(("" if i == 0 else ",") + f'"{c}":') + v)
     frags.append(pl.lit("}"))
     return pl.concat_str(frags, ignore_nulls=True)
+
+
+def jsonl_lines(table: pa.Table) -> pa.Array:
+    """Each event of ``table`` as its JSONL line (the same text ``write_events`` writes), columnar."""
+    df = pl.from_arrow(_normalise(table))
+    assert isinstance(df, pl.DataFrame)
+    return df.select(_jsonl_line(df).alias("line")).to_arrow().column("line").combine_chunks()
 
 
 def write_events(table: pa.Table, path: str | Path) -> None:

@@ -255,6 +255,14 @@ class LiveSession:
         df = pd.DataFrame(rows, columns=["product_id", "start", "end"])
         return df.sort_values(["start", "product_id"], ignore_index=True)
 
+    def whole_minutes(self) -> int:
+        """How many minutes of the show are over (the last one counts once the show has ended)."""
+        span = self.clock()
+        if span is None:
+            return 0
+        n = int((span[1].floor("min") - span[0].floor("min")) / pd.Timedelta(minutes=1))
+        return n + 1 if self.ended else n
+
     def minute_frame(self) -> pd.DataFrame:
         """The alert detectors' input over whole minutes: the last minute counts only once the show ended."""
         m = self.minutes()
@@ -263,8 +271,7 @@ class LiveSession:
             [(minute, p, float(v[1])) for (minute, p), v in self._product_minute.items()],
             columns=["minute", "product_id", "gmv"],
         )
-        f = minute_frame(m, gmv)
-        return f if self.ended else f.iloc[:-1]
+        return minute_frame(m, gmv).iloc[: self.whole_minutes()]
 
     def top_products(self, n: int = 10) -> pd.DataFrame:
         """Clicks and GMV per product over the last five minutes (by event time)."""
@@ -329,19 +336,41 @@ class LiveHub:
         self.sessions: dict[str, LiveSession] = {}
         self._con = duckdb.connect()
         self._con.execute("SET TimeZone = 'UTC'")
-        self._ibis = ibis.duckdb.from_connection(self._con)
+        self._sql: dict[tuple, tuple[str, str, str]] = {}  # per batch schema: the three queries, compiled once
+
+    def _queries(self, schema: pa.Schema) -> tuple[str, str, str]:
+        """The catalog's first step per session and per minute, and the batch in time order, as SQL.
+
+        Compiled from the same Ibis expressions as the batch catalog, once per schema: compiling costs more
+        than running them on a batch.
+        """
+        key = tuple((f.name, str(f.type)) for f in schema)
+        if key not in self._sql:
+            t = ibis.table(ibis.Schema.from_pyarrow(schema), name="_live_batch")
+            t = t.mutate(minute=t.ts.truncate("m"))
+            exprs = (
+                M.level0(t, ["session_id"], SESSION_MEASURES),
+                M.level0(t, ["session_id", "minute"], MINUTE_MEASURES),
+                t.order_by(["ts", "event_id"]),
+            )
+            self._sql[key] = tuple(ibis.to_sql(e, dialect="duckdb") for e in exprs)
+        return self._sql[key]
+
+    def _frame(self, sql: str) -> pd.DataFrame:
+        df = self._con.sql(sql).to_arrow_table().to_pandas()
+        for c in df.columns:  # text as Python str with None for missing, as the catalog's frames hold it
+            if pd.api.types.is_string_dtype(df[c]) and df[c].dtype != object:
+                df[c] = df[c].astype(object).where(df[c].notna(), None)
+        return df
 
     def fold(self, rows: pa.Table) -> list[str]:
         """Fold stored rows into their sessions' state; returns the sessions that changed."""
         if rows.num_rows == 0:
             return []
+        q_session, q_minute, q_batch = self._queries(rows.schema)
         self._con.register("_live_batch", rows)
         try:
-            t = self._ibis.table("_live_batch")
-            t = t.mutate(minute=t.ts.truncate("m"))
-            l0_s = M.level0(t, ["session_id"], SESSION_MEASURES).execute()
-            l0_m = M.level0(t, ["session_id", "minute"], MINUTE_MEASURES).execute()
-            batch = t.order_by(["ts", "event_id"]).execute()
+            l0_s, l0_m, batch = self._frame(q_session), self._frame(q_minute), self._frame(q_batch)
         finally:
             self._con.unregister("_live_batch")
         for df in (batch, l0_m):

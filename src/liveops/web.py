@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import html
+import logging
+import queue
 import threading
 import time
 import zlib
@@ -34,6 +36,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
 from . import output as O
+from . import review_tables as RT
 from .alerts import Alert, AlertLog, evaluate, load_rules
 from .api import Workspace
 from .ingest import IngestResult, ingest_lines
@@ -50,6 +53,9 @@ class ServerConfig:
     cors_origins: list[str] = field(default_factory=list)  # closed unless listed
     timezone: str | None = None
     alert_rules: str | None = None  # YAML file; None = liveops.toml's, else the packaged defaults
+
+
+log = logging.getLogger("liveops.web")
 
 
 class BadBatch(ValueError):
@@ -150,6 +156,11 @@ class Server:
         self.alerts = AlertLog(self.log.con)
         self.live = LiveHub()
         self._live_loaded: set[str] = set()
+        self._rules_done: dict[str, int] = {}  # session → whole minutes the rules have seen
+        self._reviews: queue.Queue[str | None] = queue.Queue()
+        self._review_pending: set[str] = set()
+        self._review_worker = threading.Thread(target=self._build_reviews, name="review-tables", daemon=True)
+        self._review_worker.start()
 
     def ingest(self, ndjson: bytes, label: str) -> IngestResult:
         """Store a batch (committed before returning), then fold what was stored into the live state."""
@@ -166,12 +177,24 @@ class Server:
                 self.live.fold(rows)
                 for sid in sids:
                     self._check_rules(sid)
+                    if self.live.sessions[sid].ended and sid not in self._review_pending:
+                        self._review_pending.add(
+                            sid
+                        )  # the show is over: its review tables, in the background
+                        self._reviews.put(sid)
             res.stored_rows = None
             return res
 
     def _check_rules(self, sid: str) -> None:
-        """Evaluate the alert rules on the session's whole minutes; store and show what is new."""
+        """Evaluate the alert rules on the session's whole minutes; store and show what is new.
+
+        Rules only see whole minutes, so nothing can change until another minute is over.
+        """
         live = self.live.sessions[sid]
+        whole = live.whole_minutes()
+        if self._rules_done.get(sid) == whole:
+            return
+        self._rules_done[sid] = whole
         known = {a.key for a in live.alerts}
         for a in evaluate(live.minute_frame(), self.rules, sid):
             if a.key not in known:
@@ -203,6 +226,7 @@ class Server:
         live = self.live.sessions.get(sid)
         if live is not None:
             live.alerts = self.alerts.of(sid)
+            self._rules_done.pop(sid, None)
             self._check_rules(sid)
 
     def live_session(self, sid: str) -> LiveSession | None:
@@ -233,7 +257,24 @@ class Server:
         be = ibis.duckdb.from_connection(cur)
         return Workspace(be.table("events"), be.table("products"), tz=self.tz, log=_CursorLog(cur))
 
+    def _build_reviews(self) -> None:
+        """Build the stored review tables of ended shows on a cursor of its own, off the ingest path."""
+        while (sid := self._reviews.get()) is not None:
+            self._review_pending.discard(sid)
+            cur = self.log.con.cursor()
+            try:
+                cur.execute("SET TimeZone = 'UTC'")
+                events = ibis.duckdb.from_connection(cur).table("events")
+                stored = AlertLog(cur, create=False).of(sid)
+                RT.save(cur, RT.build(events, sid, rules=self.rules, stored_alerts=stored))
+            except Exception as e:  # never take the server down; the next batch of the session retries
+                log.warning("review tables of %s not built: %s", sid, e)
+            finally:
+                cur.close()
+
     def close(self) -> None:
+        self._reviews.put(None)
+        self._review_worker.join(timeout=30)
         self.live.close()
         self.log.close()
 
@@ -479,6 +520,23 @@ def create_app(db: str | Path, config: ServerConfig | None = None) -> FastAPI:
             name=f"get_{path}",
         )
 
+    @app.get(
+        "/v1/sessions/{session_id}/report.html",
+        tags=["query"],
+        summary="复盘报告 The post-show review as one offline HTML file",
+        response_class=HTMLResponse,
+    )
+    def get_report(session_id: str, tok: Reader) -> Response:
+        from .report import build_review, render_html
+
+        ws = server.workspace()
+        try:
+            return HTMLResponse(render_html(build_review(ws, ws.resolve_session(session_id))))
+        except LookupError as e:
+            return _error(404, str(e).strip("'\""))
+        finally:
+            ws.close()
+
     @app.get("/v1/sessions/{session_id}/alerts", tags=["query"], summary="告警 Alerts raised during the show")
     def get_alerts(session_id: str, tok: Reader) -> Response:
         return _query(lambda ws: ws.alerts(session_id))
@@ -536,11 +594,18 @@ def create_app(db: str | Path, config: ServerConfig | None = None) -> FastAPI:
 
     @app.get("/live/{session_id}", include_in_schema=False)
     def live_page(session_id: str) -> HTMLResponse:
-        extra = '<span id="updated" class="meta"></span><span id="status" class="status">…</span>'
+        review = f'<a class="meta" href="/review/{html.escape(session_id)}" data-zh="复盘" data-en="Review">复盘</a>'
+        extra = '<span id="updated" class="meta"></span><span id="status" class="status">…</span>' + review
         script = f"liveScreen({orjson.dumps(session_id).decode()});"
         return _page(
             f"大屏 {session_id}", "直播大屏", "Live big screen", session_id, _LIVE_BODY, script, extra
         )
+
+    @app.get("/review/{session_id}", include_in_schema=False)
+    def review_page(session_id: str) -> HTMLResponse:
+        body = '<iframe id="review" title="复盘 review" style="border:0;width:100%;height:calc(100vh - 52px);background:#fff"></iframe>'
+        script = f"reviewPage({orjson.dumps(session_id).decode()});"
+        return _page(f"复盘 {session_id}", "复盘报告", "Post-show review", session_id, body, script)
 
     # -- live -------------------------------------------------------------------------------
     def _live_or_404(session_id: str) -> dict:

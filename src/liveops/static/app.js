@@ -128,8 +128,21 @@ function sessionsPage() {
       `<tr><th>${LO.t("场次", "Session")}</th><th>${LO.t("直播间", "Room")}</th><th>${LO.t("标题", "Title")}</th><th>${LO.t("开始", "Start")}</th><th>${LO.t("事件数", "Events")}</th><th></th></tr>` +
       rows.slice().reverse().map(r => `<tr><td>${r.session_id}</td><td>${r.room_id}</td><td>${r.title || ""}</td>
         <td>${(r.start_local || "").replace("T", " ").slice(0, 16)}</td><td>${LO.num(r.events)}</td>
-        <td><a href="/live/${encodeURIComponent(r.session_id)}">${LO.t("大屏", "Big screen")}</a></td></tr>`).join("");
+        <td><a href="/live/${encodeURIComponent(r.session_id)}">${LO.t("大屏", "Big screen")}</a> ·
+            <a href="/review/${encodeURIComponent(r.session_id)}">${LO.t("复盘", "Review")}</a></td></tr>`).join("");
   }
   LO.onLang = load;
+  LO.initLogin(load);
+}
+
+function reviewPage(sessionId) {
+  // The report is fetched with the token and shown in a sandboxed frame: the page itself carries no data.
+  async function load() {
+    const r = await fetch(`/v1/sessions/${encodeURIComponent(sessionId)}/report.html`, { headers: { Authorization: "Bearer " + LO.token() } });
+    if (r.status === 401) { LO.askToken(LO.t("令牌无效或已吊销", "Token invalid or revoked")); return; }
+    const frame = document.getElementById("review");
+    frame.setAttribute("sandbox", "allow-scripts");
+    frame.srcdoc = r.ok ? await r.text() : `<p style="font:16px sans-serif;padding:24px">${(await r.json()).error}</p>`;
+  }
   LO.initLogin(load);
 }
