@@ -24,7 +24,7 @@ from rich.progress import (
 
 from . import output as O
 from .ingest import IngestError, IngestResult
-from .store import EventLog, resolve_db
+from .store import EventLog, Settings, read_key, resolve_db
 
 app = typer.Typer(
     help="LiveOps 直播间运营系统 — live-selling room operations: ingest, metrics, review (复盘).",
@@ -117,6 +117,13 @@ def ingest(
             "--dry-run", help="只校验不入库 validate only: store nothing, list the first rejected rows"
         ),
     ] = False,
+    pseudonymise_key: Annotated[
+        str | None,
+        typer.Option(
+            "--pseudonymise-key",
+            help="假名化密钥文件 key file: store user_id as HMAC-SHA256(key, user_id), never the raw id",
+        ),
+    ] = None,
     review_tables: Annotated[
         bool,
         typer.Option(
@@ -128,7 +135,13 @@ def ingest(
     """导入事件 Ingest event files into the store: validate, keep good rows, dead-letter bad ones, skip duplicates."""
     tmp = tempfile.TemporaryDirectory() if dry_run else None
     path = ":memory:" if dry_run else resolve_db(db)
-    log = EventLog(path, deadletter=Path(tmp.name) / "rejected.jsonl" if tmp else None)
+    try:
+        key = read_key(pseudonymise_key or Settings.load().pseudonymise_key)
+        log = EventLog(
+            path, deadletter=Path(tmp.name) / "rejected.jsonl" if tmp else None, pseudonymise_key=key
+        )
+    except IngestError as e:
+        raise _fail(str(e)) from e
     total = IngestResult(file="*")
     results = []
     t0 = time.perf_counter()
@@ -657,6 +670,12 @@ def serve(
         str | None,
         typer.Option("--alert-rules", help="告警规则 YAML alert rule file (default: built-in rules)"),
     ] = None,
+    pseudonymise_key: Annotated[
+        str | None,
+        typer.Option(
+            "--pseudonymise-key", help="假名化密钥文件 key file: user ids stored as keyed hashes (HMAC)"
+        ),
+    ] = None,
 ) -> None:
     """启动服务 Serve the ingest and query API (OpenAPI at /docs) on uvicorn."""
     import uvicorn
@@ -673,8 +692,9 @@ def serve(
         alert_rules=alert_rules,
     )
     try:
+        cfg.pseudonymise_key = read_key(pseudonymise_key or Settings.load().pseudonymise_key)
         app_ = create_app(path, cfg)
-    except RuleError as e:
+    except (RuleError, IngestError) as e:
         raise _fail(str(e)) from e
     except Exception as e:  # a store locked by another process
         raise _fail(f"无法打开存储 cannot open store {path}: {e}") from e

@@ -8,6 +8,7 @@ raw text and go to the dead-letter file; good rows of the same file are stored.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import os
 import sys
@@ -509,10 +510,35 @@ FROM (
 """
 
 
+# user_id passes through _uid(): the identity, or a keyed hash when the store pseudonymises (see pseudonymise()).
 STORED_COLUMNS = (
-    "event_id, ts, room_id, session_id, user_id, type, source, product_id, order_id, campaign_id, "
-    "amount, count, text, variant, attrs, clicks, streamer_id"
+    "event_id, ts, room_id, session_id, _uid(user_id) AS user_id, type, source, product_id, order_id, "
+    "campaign_id, amount, count, text, variant, attrs, clicks, streamer_id"
 )
+
+
+def define_uid(con: duckdb.DuckDBPyConnection, key: bytes | None) -> None:
+    """Define how user ids are stored on this connection: as given, or as HMAC-SHA256(key, user_id).
+
+    The hash is computed in SQL on the staged rows, so raw platform ids never reach the store; the key
+    lives only in this connection's memory (a temporary macro), never on disk. Stored ids read
+    ``p_`` + the first 32 hex digits of the HMAC, the same as Python's
+    ``hmac.new(key, user_id.encode(), "sha256").hexdigest()[:32]`` — whoever holds the key can map a known
+    id to its pseudonym, nobody can go back.
+    """
+    if key is None:
+        con.execute("CREATE OR REPLACE TEMP MACRO _uid(u) AS u")
+        con.execute("SET VARIABLE liveops_pseudonymise = false")
+        return
+    if len(key) < 16:
+        raise IngestError("假名化密钥太短 pseudonymisation key must be at least 16 bytes")
+    k = (hashlib.sha256(key).digest() if len(key) > 64 else key).ljust(64, b"\0")
+    ipad, opad = bytes(b ^ 0x36 for b in k).hex(), bytes(b ^ 0x5C for b in k).hex()
+    con.execute(
+        "CREATE OR REPLACE TEMP MACRO _uid(u) AS CASE WHEN u IS NULL THEN NULL ELSE 'p_' || left(sha256("
+        f"unhex('{opad}') || unhex(sha256(unhex('{ipad}') || encode(u)))), 32) END"
+    )
+    con.execute("SET VARIABLE liveops_pseudonymise = true")
 
 
 def _store(
@@ -575,6 +601,8 @@ def _write_deadletter(
     res: IngestResult,
 ) -> None:
     now = datetime.now(UTC).isoformat(timespec="seconds")
+    # With pseudonymised ids the raw text (which holds the platform id) stays out of the dead-letter file.
+    private = bool(con.execute("SELECT getvariable('liveops_pseudonymise')").fetchall()[0][0])
     try:  # JSONL positions are line numbers; CSV, Parquet and in-memory tables count rows
         pos_kind = "line" if detect_format(file_label) == "jsonl" else "row"
     except IngestError:
@@ -601,7 +629,7 @@ def _write_deadletter(
                     "field": first["field"],
                     "reason": first["reason"],
                     "errors": errs,
-                    "raw": raw,
+                    "raw": None if private else raw,
                     "at": now,
                 }
             )

@@ -336,7 +336,9 @@ class LiveHub:
         self.sessions: dict[str, LiveSession] = {}
         self._con = duckdb.connect()
         self._con.execute("SET TimeZone = 'UTC'")
-        self._sql: dict[tuple, tuple[str, str, str]] = {}  # per batch schema: the three queries, compiled once
+        self._sql: dict[
+            tuple, tuple[str, str, str]
+        ] = {}  # per batch schema: the three queries, compiled once
 
     def _queries(self, schema: pa.Schema) -> tuple[str, str, str]:
         """The catalog's first step per session and per minute, and the batch in time order, as SQL.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import os
 import tomllib
 from collections.abc import Callable
@@ -34,6 +35,7 @@ class Settings:
     db: str = DEFAULT_DB
     timezone: str = "Asia/Shanghai"
     alert_rules: str | None = None  # a YAML rule file; None = the packaged defaults
+    pseudonymise_key: str | None = None  # a key file: user ids are stored as keyed hashes
 
     @classmethod
     def load(cls, path: str | Path = "liveops.toml") -> Settings:
@@ -45,7 +47,21 @@ class Settings:
             db=data.get("db", DEFAULT_DB),
             timezone=data.get("timezone", "Asia/Shanghai"),
             alert_rules=data.get("alert_rules"),
+            pseudonymise_key=data.get("pseudonymise_key"),
         )
+
+
+def read_key(path: str | Path | None) -> bytes | None:
+    """A pseudonymisation key file (surrounding whitespace ignored); None when no file is given."""
+    if not path:
+        return None
+    try:
+        key = Path(path).read_bytes().strip()
+    except OSError as e:
+        raise _ingest.IngestError(f"{path}: 无法读取密钥 cannot read the pseudonymisation key: {e}") from e
+    if len(key) < 16:
+        raise _ingest.IngestError(f"{path}: 密钥至少 16 字节 the key must be at least 16 bytes")
+    return key
 
 
 def resolve_db(db: str | None) -> str:
@@ -56,16 +72,48 @@ class EventLog:
     """One room-event log in a DuckDB file (or ``:memory:``), queried through Ibis."""
 
     def __init__(
-        self, path: str | Path = DEFAULT_DB, read_only: bool = False, deadletter: Path | None = None
+        self,
+        path: str | Path = DEFAULT_DB,
+        read_only: bool = False,
+        deadletter: Path | None = None,
+        pseudonymise_key: bytes | None = None,
     ):
         self.path = str(path)
         self._deadletter = deadletter
         self.con = duckdb.connect(self.path, read_only=read_only)
         self.con.execute("SET TimeZone = 'UTC'")
+        _ingest.define_uid(self.con, pseudonymise_key)
         if not read_only:
             self.con.execute(STORED_DUCKDB_DDL)
             self.con.execute(PRODUCTS_DDL)
+            self._check_pseudonymisation(pseudonymise_key)
         self._ibis = ibis.duckdb.from_connection(self.con)
+
+    def _check_pseudonymisation(self, key: bytes | None) -> None:
+        """One store, one way of storing user ids: refuse to mix raw ids with pseudonyms, or two keys."""
+        mine = "none" if key is None else "key:" + hmac.new(key, b"liveops-store", "sha256").hexdigest()[:16]
+        self.con.execute("CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+        got = self.con.execute("SELECT value FROM store_meta WHERE key = 'user_ids'").fetchall()
+        if not got:
+            has_events = self.con.execute("SELECT count(*) FROM (SELECT 1 FROM events LIMIT 1)").fetchall()[
+                0
+            ][0]
+            theirs = "none" if has_events else mine  # a store from before this check holds raw ids
+            self.con.execute("INSERT INTO store_meta VALUES ('user_ids', ?)", [theirs])
+        else:
+            theirs = got[0][0]
+        if theirs != mine:
+            self.con.close()
+            how = {True: "假名化 pseudonymised with another key", False: "原始 ID raw user ids"}
+            raise _ingest.IngestError(
+                f"{self.path}: 存储中的用户 ID 为{how[theirs != 'none']}，与本次设置不一致 — the store holds "
+                f"{'pseudonymised' if theirs != 'none' else 'raw'} user ids; "
+                + (
+                    "give the same --pseudonymise-key"
+                    if theirs != "none"
+                    else "it cannot take pseudonymised ones"
+                )
+            )
 
     # -- writing ----------------------------------------------------------------------------
     @property

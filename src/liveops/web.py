@@ -53,6 +53,7 @@ class ServerConfig:
     cors_origins: list[str] = field(default_factory=list)  # closed unless listed
     timezone: str | None = None
     alert_rules: str | None = None  # YAML file; None = liveops.toml's, else the packaged defaults
+    pseudonymise_key: bytes | None = None  # store user ids as keyed hashes
 
 
 log = logging.getLogger("liveops.web")
@@ -149,7 +150,7 @@ class Server:
         settings = Settings.load()
         self.rules = load_rules(self.config.alert_rules or settings.alert_rules)  # before touching the store
         self.tz = self.config.timezone or settings.timezone
-        self.log = EventLog(db)
+        self.log = EventLog(db, pseudonymise_key=self.config.pseudonymise_key)
         self.tokens = TokenStore(tokens_path(db))
         self.limiter = RateLimiter(self.config.ingest_rate, self.config.max_events)
         self._write = threading.Lock()
