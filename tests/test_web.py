@@ -8,6 +8,7 @@ import time
 
 import orjson
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from conftest import ev, fixture_events, write_jsonl
 from fastapi.testclient import TestClient
@@ -315,3 +316,18 @@ def test_serve_refuses_a_bad_rule_file_before_touching_the_store(tmp_path):
     r = CliRunner().invoke(cli, ["serve", "--db", str(db), "--alert-rules", str(rules)])
     assert r.exit_code == 2 and "unknown kind" in r.output
     assert not db.exists() and not tokens_path(db).exists()
+
+
+def test_analysts_export_raw_events_viewers_cannot(server, tmp_path):
+    c, tok, _ = server
+    c.post("/v1/events", content=orjson.dumps(fixture_events()), headers=_auth(tok["ingest"]))
+    assert c.get("/v1/sessions/s1/events", headers=_auth(tok["viewer"])).status_code == 403
+    r = c.get("/v1/sessions/s1/events", headers=_auth(tok["analyst"]))
+    assert r.status_code == 200 and r.headers["content-type"] == "application/vnd.apache.parquet"
+    (tmp_path / "s1.parquet").write_bytes(r.content)
+    got = pq.read_table(tmp_path / "s1.parquet")
+    assert got.num_rows == 39 and set(got.column("session_id").to_pylist()) == {"s1"}
+    r = c.get("/v1/sessions/s1/events?format=ndjson", headers=_auth(tok["admin"]))
+    assert len(r.text.splitlines()) == 39
+    assert c.get("/v1/sessions/s1/events?format=xml", headers=_auth(tok["analyst"])).status_code == 400
+    assert c.get("/v1/sessions/nope/events", headers=_auth(tok["analyst"])).status_code == 404

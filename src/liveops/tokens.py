@@ -18,7 +18,8 @@ from pathlib import Path
 
 import orjson
 
-# What each role may do. Admin may do everything, including managing tokens.
+# What each role may do: viewers see dashboards and aggregates, analysts also export a session's raw events,
+# ingest tokens only write. Admin may do everything, including managing tokens.
 ROLES: dict[str, frozenset[str]] = {
     "ingest": frozenset({"ingest"}),
     "viewer": frozenset({"read"}),

@@ -12,7 +12,9 @@ import asyncio
 import datetime as dt
 import html
 import logging
+import os
 import queue
+import tempfile
 import threading
 import time
 import zlib
@@ -34,6 +36,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.background import BackgroundTask
 
 from . import output as O
 from . import review_tables as RT
@@ -356,6 +359,7 @@ def _require(permission: str):
 
 
 Reader = Annotated[Token, Depends(_require("read"))]
+Analyst = Annotated[Token, Depends(_require("analyse"))]
 Ingester = Annotated[Token, Depends(_require("ingest"))]
 
 
@@ -537,6 +541,37 @@ def create_app(db: str | Path, config: ServerConfig | None = None) -> FastAPI:
             return _error(404, str(e).strip("'\""))
         finally:
             ws.close()
+
+    @app.get(
+        "/v1/sessions/{session_id}/events",
+        tags=["query"],
+        summary="事件导出 A session's stored events as Parquet or NDJSON (analyst and admin only)",
+    )
+    def get_events(session_id: str, tok: Analyst, format: str = "parquet") -> Response:  # noqa: A002
+        if format not in ("parquet", "ndjson"):
+            return _error(400, f"format 应为 parquet 或 ndjson, got {format!r}")
+        cur = server.log.con.cursor()
+        try:
+            if not cur.execute("SELECT count(*) FROM events WHERE session_id = ?", [session_id]).fetchall()[
+                0
+            ][0]:
+                return _error(404, f"未找到场次 session not found: {session_id}")
+            fd, tmp = tempfile.mkstemp(suffix="." + format)
+            os.close(fd)
+            opts = "FORMAT parquet, COMPRESSION zstd" if format == "parquet" else "FORMAT json"
+            cur.execute(
+                f"COPY (SELECT * FROM events WHERE session_id = {_sql_str(session_id)} ORDER BY ts, event_id) "
+                f"TO {_sql_str(tmp)} ({opts})"
+            )
+        finally:
+            cur.close()
+        media = "application/vnd.apache.parquet" if format == "parquet" else "application/x-ndjson"
+        return FileResponse(
+            tmp,
+            media_type=media,
+            filename=f"{session_id}.{format}",
+            background=BackgroundTask(os.unlink, tmp),
+        )
 
     @app.get("/v1/sessions/{session_id}/alerts", tags=["query"], summary="告警 Alerts raised during the show")
     def get_alerts(session_id: str, tok: Reader) -> Response:
