@@ -331,3 +331,21 @@ def test_analysts_export_raw_events_viewers_cannot(server, tmp_path):
     assert len(r.text.splitlines()) == 39
     assert c.get("/v1/sessions/s1/events?format=xml", headers=_auth(tok["analyst"])).status_code == 400
     assert c.get("/v1/sessions/nope/events", headers=_auth(tok["analyst"])).status_code == 404
+
+
+def test_only_admins_manage_tokens_over_http(server):
+    c, tok, _ = server
+    for role in ("ingest", "viewer", "analyst"):
+        assert c.get("/v1/tokens", headers=_auth(tok[role])).status_code == 403
+        assert c.post("/v1/tokens", json={"role": "viewer"}, headers=_auth(tok[role])).status_code == 403
+    h = _auth(tok["admin"])
+    r = c.post("/v1/tokens", json={"role": "viewer", "name": "wall-2"}, headers=h)
+    assert r.status_code == 201 and r.json()["token"].startswith("lo_")
+    new = r.json()["token"]
+    assert c.get("/v1/sessions", headers=_auth(new)).status_code == 200
+    listed = c.get("/v1/tokens", headers=h).json()
+    assert "wall-2" in [t["name"] for t in listed] and all("token" not in t for t in listed)
+    assert c.post("/v1/tokens", json={"role": "boss"}, headers=h).status_code == 400
+    assert c.delete("/v1/tokens/wall-2", headers=h).status_code == 200
+    assert c.get("/v1/sessions", headers=_auth(new)).status_code == 401
+    assert c.delete("/v1/tokens/wall-2", headers=h).status_code == 404

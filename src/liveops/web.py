@@ -36,6 +36,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel
 from starlette.background import BackgroundTask
 
 from . import output as O
@@ -45,7 +46,7 @@ from .api import Workspace
 from .ingest import IngestResult, ingest_lines
 from .live import LiveHub, LiveSession
 from .store import EventLog, Settings
-from .tokens import Token, TokenStore, tokens_path
+from .tokens import Token, TokenError, TokenStore, tokens_path
 
 
 @dataclass
@@ -60,6 +61,11 @@ class ServerConfig:
 
 
 log = logging.getLogger("liveops.web")
+
+
+class TokenRequest(BaseModel):
+    role: str
+    name: str | None = None
 
 
 class BadBatch(ValueError):
@@ -360,6 +366,7 @@ def _require(permission: str):
 
 Reader = Annotated[Token, Depends(_require("read"))]
 Analyst = Annotated[Token, Depends(_require("analyse"))]
+Admin = Annotated[Token, Depends(_require("admin"))]
 Ingester = Annotated[Token, Depends(_require("ingest"))]
 
 
@@ -577,6 +584,37 @@ def create_app(db: str | Path, config: ServerConfig | None = None) -> FastAPI:
     def get_alerts(session_id: str, tok: Reader) -> Response:
         return _query(lambda ws: ws.alerts(session_id))
 
+    # -- tokens (admin) -----------------------------------------------------------------------
+    def _token_row(t: Token) -> dict:
+        return {
+            "id": t.id,
+            "name": t.name,
+            "role": t.role,
+            "created_at": t.created_at,
+            "revoked_at": t.revoked_at,
+        }
+
+    @app.get("/v1/tokens", tags=["admin"], summary="令牌列表 List tokens (never their secrets)")
+    def list_tokens(tok: Admin) -> list[dict]:
+        return [_token_row(t) for t in server.tokens.list()]
+
+    @app.post(
+        "/v1/tokens", tags=["admin"], summary="创建令牌 Create a token; the secret is in this reply only"
+    )
+    def create_token(body: TokenRequest, tok: Admin) -> Response:
+        try:
+            new, secret = server.tokens.create(body.role, body.name)
+        except TokenError as e:
+            return _error(400, str(e))
+        return JSONResponse({**_token_row(new), "token": secret}, status_code=201)
+
+    @app.delete("/v1/tokens/{id_or_name}", tags=["admin"], summary="吊销令牌 Revoke a token")
+    def revoke_token(id_or_name: str, tok: Admin) -> Response:
+        try:
+            return JSONResponse(_token_row(server.tokens.revoke(id_or_name)))
+        except TokenError as e:
+            return _error(404, str(e))
+
     # -- pages: public shells; every number they show comes through the API with the viewer's token --
     static = resources.files("liveops") / "static"
     plotly_js = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
@@ -685,7 +723,12 @@ def create_app(db: str | Path, config: ServerConfig | None = None) -> FastAPI:
                         return
                     sent = state["events"]
                     await ws.send_text(O.to_json({"status": 200, **state}))
-                await asyncio.sleep(0.5)
+                try:  # wait 500 ms, noticing at once if the screen went away
+                    msg = await asyncio.wait_for(ws.receive(), timeout=0.5)
+                    if msg["type"] == "websocket.disconnect":
+                        return
+                except TimeoutError:
+                    pass
         except (WebSocketDisconnect, RuntimeError):
             return
 
