@@ -349,3 +349,39 @@ def test_only_admins_manage_tokens_over_http(server):
     assert c.delete("/v1/tokens/wall-2", headers=h).status_code == 200
     assert c.get("/v1/sessions", headers=_auth(new)).status_code == 401
     assert c.delete("/v1/tokens/wall-2", headers=h).status_code == 404
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    body=st.one_of(
+        st.binary(max_size=300),
+        st.lists(json_values, max_size=5).map(orjson.dumps),
+        st.lists(
+            st.dictionaries(
+                st.sampled_from(["event_id", "ts", "type", "user_id", "amount", "count"]),
+                json_values,
+                max_size=6,
+            ),
+            max_size=5,
+        ).map(orjson.dumps),
+    ),
+    gz=st.booleans(),
+    header=st.booleans(),
+)
+def test_any_body_gets_an_answer_never_a_server_error(fuzz_server, body, gz, header):
+    """Property: whatever a client sends, the reply is 2xx or 4xx with a JSON body, never 5xx."""
+    c, h = fuzz_server
+    if gz:
+        body = gzip.compress(body)
+    headers = {**h, **({"Content-Encoding": "gzip"} if header else {})}
+    r = c.post("/v1/events", content=body, headers=headers)
+    assert r.status_code < 500, r.text
+    assert isinstance(r.json(), dict)
+
+
+@pytest.fixture(scope="module")
+def fuzz_server(tmp_path_factory):
+    db = tmp_path_factory.mktemp("fuzz") / "f.duckdb"
+    tok = _tokens(db)
+    with TestClient(create_app(db, ServerConfig(ingest_rate=0))) as c:
+        yield c, _auth(tok["ingest"])

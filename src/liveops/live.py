@@ -134,7 +134,7 @@ class LiveSession:
             cur = self._sources.setdefault(src, [0, set()])
             cur[0] += len(g)
             cur[1].update(u for u in g["user_id"] if u is not None)
-        c = batch[batch["type"] == "comment"]
+        c = batch[batch["type"] == "comment"].tail(LATEST_COMMENTS)  # only the latest are kept
         for r in c[["ts", "user_id", "text"]].itertuples(index=False):
             self._comments.append({"ts": r.ts, "user_id": r.user_id, "text": r.text})
 
