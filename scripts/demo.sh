@@ -21,6 +21,13 @@ uv run liveops products import "$OUT/show.parquet.products.csv" --db "$OUT/demo.
 uv run liveops metrics --db "$OUT/demo.duckdb"
 uv run liveops funnel --db "$OUT/demo.duckdb"
 uv run liveops report --db "$OUT/demo.duckdb" --out "$OUT/review.html" --xlsx "$OUT/review.xlsx"
+# compliance: what the scanner found in the shows, the risk matrix, the audit chain, an evidence pack
+uv run liveops compliance hits --db "$OUT/demo.duckdb" --severity block | head -20 || true
+uv run liveops risk --db "$OUT/demo.duckdb"
+uv run liveops audit verify --db "$OUT/demo.duckdb"
+SID1=$(uv run liveops sessions --db "$OUT/demo.duckdb" --format json | uv run python -c "import json,sys; print(json.load(sys.stdin)[0]['session_id'])")
+uv run liveops evidence export --db "$OUT/demo.duckdb" --session "$SID1" --out "$OUT/evidence"
+uv run liveops check "这款面霜是全网最低价，用了能治疗湿疹，想要的加威信" || true
 echo
 echo "复盘报告 Review: $(realpath "$OUT/review.html")"
 echo "Excel:          $(realpath "$OUT/review.xlsx")"

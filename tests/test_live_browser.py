@@ -47,7 +47,7 @@ def _rows(table) -> list[dict]:
 
 def test_big_screen_fills_up_as_events_arrive(tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api")
-    res = simulate(SimConfig(viewers=600, minutes=20, seed=5, cheating=False))
+    res = simulate(SimConfig(viewers=600, minutes=20, seed=5, cheating=False, violation_rate=0.3))
     ev = res.events
     sid = ev["session_id"][0].as_py()
     start = pc.min(ev["ts"]).as_py()
@@ -107,6 +107,10 @@ def test_big_screen_fills_up_as_events_arrive(tmp_path):
             assert page.locator("#alerts li.high").count() >= 1
             assert "离开激增" in page.text_content("#alerts")
             assert page.locator("#sources tr").count() >= 3
+            # compliance: the streamer's violating lines, marked in place, with a block alert
+            assert page.locator("#compliance li mark").count() >= 1
+            assert page.locator("#compliance-counts .chip.block").count() >= 1
+            assert "合规拦截" in page.text_content("#alerts")
             shot = Path(os.environ.get("LIVEOPS_SCREENSHOT_DIR", tmp_path)) / "big_screen.png"
             page.screenshot(path=str(shot), full_page=True)
             page.click("#lang")
@@ -117,6 +121,7 @@ def test_big_screen_fills_up_as_events_arrive(tmp_path):
             frame.locator("#alerts").wait_for(timeout=30_000)
             frame.locator("#online .js-plotly-plot").wait_for(timeout=30_000)
             assert "离开激增" in frame.locator("#alerts").text_content()
+            assert frame.locator("#compliance-hits tr").count() >= 2
             page.screenshot(path=str(shot.with_name("review_page.png")))
             browser.close()
     finally:

@@ -332,8 +332,9 @@ CREATE TABLE IF NOT EXISTS alerts (
 class AlertLog:
     """Alerts kept with their session in the store; each (session, rule, minute) once."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, create: bool = True):
+    def __init__(self, con: duckdb.DuckDBPyConnection, create: bool = True, db_path: str = ":memory:"):
         self.con = con
+        self.db_path = db_path
         if create:
             con.execute(DDL)
 
@@ -341,21 +342,28 @@ class AlertLog:
         """Store an alert (from a rule or any detector); False when it was already stored."""
         if alert.severity not in SEVERITIES:
             raise RuleError(f"severity 应为 must be one of {', '.join(SEVERITIES)}")
+        from . import audit
+
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        n = self.con.execute(
-            "INSERT INTO alerts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING 1",
-            [
-                alert.session_id,
-                alert.rule,
-                alert.severity,
-                alert.minute.to_pydatetime(),
-                alert.message_zh,
-                alert.message_en,
-                orjson.dumps(alert.values, default=str).decode(),
-                alert.source,
-                now,
-            ],
-        ).fetchall()
+        with audit.transaction(self.con, self.db_path):
+            n = self.con.execute(
+                "INSERT INTO alerts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING 1",
+                [
+                    alert.session_id,
+                    alert.rule,
+                    alert.severity,
+                    alert.minute.to_pydatetime(),
+                    alert.message_zh,
+                    alert.message_en,
+                    orjson.dumps(alert.values, default=str).decode(),
+                    alert.source,
+                    now,
+                ],
+            ).fetchall()
+            if n:  # every alert is evidence too
+                keys = ("session_id", "rule", "severity", "minute", "message_zh", "values", "source")
+                ref = f"{alert.session_id}/{alert.rule}/{alert.minute.isoformat()}"
+                audit.append(self.con, [audit.Record("alert", ref, {k: getattr(alert, k) for k in keys})])
         return bool(n)
 
     def of(self, session_id: str) -> list[Alert]:

@@ -153,6 +153,15 @@ class Workspace:
         rules = AL.load_rules(Settings.load().alert_rules)
         return AL.alerts_frame(AL.merge(AL.evaluate(frame, rules, sid), stored))
 
+    def compliance(self, session_id: str | None = None):
+        """The session's compliance hits summarised (None when the workspace has no DuckDB store)."""
+        if self._log is None:
+            return None
+        from . import compliance_store as CS
+        from .compliance import project_scanner
+
+        return CS.review(self._log.con, self.resolve_session(session_id), project_scanner())
+
     def close(self) -> None:
         if self._log is not None:
             self._log.close()

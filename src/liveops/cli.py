@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
@@ -23,6 +22,7 @@ from rich.progress import (
 )
 
 from . import output as O
+from .cli_common import DbOpt, Fmt, QuietOpt, SessionOpt, _emit, _fail, err, out
 from .ingest import IngestError, IngestResult
 from .store import EventLog, Settings, read_key, resolve_db
 
@@ -43,34 +43,11 @@ token_app = typer.Typer(
 )
 app.add_typer(token_app, name="token")
 
-err = Console(stderr=True)
-out = Console()
-
-DbOpt = Annotated[
-    str | None,
-    typer.Option("--db", help="DuckDB 存储文件 store file (default $LIVEOPS_DB or ./liveops.duckdb)"),
-]
-SessionOpt = Annotated[
-    str | None, typer.Option("--session", "-s", help="场次 ID session id (default: the latest)")
-]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="不显示进度 no progress output")]
-
-
-class Fmt(StrEnum):
-    json = "json"
-    table = "table"
-    csv = "csv"
-
 
 class By(StrEnum):
     minute = "minute"
     source = "source"
     product = "product"
-
-
-def _fail(msg: str, code: int = 2) -> typer.Exit:
-    err.print(f"[red]错误 error:[/red] {msg}")
-    return typer.Exit(code)
 
 
 def _workspace(db: str | None, backend: str = "duckdb", lake: str | None = None):
@@ -171,6 +148,9 @@ def ingest(
             total.add(r)
     secs = time.perf_counter() - t0
     built: list[str] = []
+    scanned = None
+    if not dry_run and total.stored:  # before the review tables: block hits raise alerts they include
+        scanned = _scan_compliance(log, quiet or json_out)
     t1 = time.perf_counter()
     if review_tables and not dry_run and total.stored:
         built = _refresh_review_tables(log, quiet or json_out)
@@ -184,6 +164,7 @@ def ingest(
                 "seconds": round(secs, 3),
                 "deadletter": None if dry_run else str(log.deadletter_path),
                 "review_tables": {"sessions": built, "seconds": round(review_secs, 3)},
+                "compliance": scanned,
             }
         )
     elif not quiet or total.rejected:
@@ -205,6 +186,26 @@ def ingest(
     if code == 0 and total.rejected:
         code = 1
     raise typer.Exit(code)
+
+
+def _scan_compliance(log: EventLog, quiet: bool):
+    """Scan the comments and transcripts of sessions whose events changed; hits go to the audit log too."""
+    from . import compliance_store as CS
+    from .compliance import LexiconError, project_scanner
+
+    try:
+        scanner = project_scanner()
+    except LexiconError as e:
+        err.print(f"[red]合规词库错误，未扫描 compliance lexicon error, nothing scanned:[/red] {e}")
+        return None
+    t = time.perf_counter()
+    res = CS.refresh(log.con, scanner, log.path)
+    if not quiet and res.sessions:
+        err.print(
+            f"合规扫描 compliance scan: {res.text_events:,} 条弹幕/口播 text events in {res.sessions} 场次 sessions · "
+            f"新命中 new hits {res.hits:,} (拦截 block {res.blocks:,}, 告警 alerts {res.alerts}) · {time.perf_counter() - t:.1f}s"
+        )
+    return res
 
 
 def _refresh_review_tables(
@@ -375,15 +376,6 @@ def _print_catalog(fmt: Fmt, markdown: bool) -> None:
     import pandas as pd
 
     _emit(pd.DataFrame(rows), fmt, f"指标目录 Metric catalog ({len(rows)})")
-
-
-def _emit(df, fmt: Fmt, title: str) -> None:
-    if fmt == Fmt.json:
-        O.print_json(df)
-    elif fmt == Fmt.csv:
-        sys.stdout.write(df.to_csv(index=False))
-    else:
-        out.print(O.frame_table(df, title))
 
 
 @app.command()
@@ -705,6 +697,14 @@ def serve(
         out.print(secret, soft_wrap=True)
     err.print(f"LiveOps 服务 serving {path} on http://{host}:{port}  (API docs: /docs)")
     uvicorn.run(app_, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
+
+
+# the compliance commands live in their own modules; they reuse the helpers above
+from .cli_compliance import register as _register_compliance  # noqa: E402
+from .cli_script import script_app  # noqa: E402
+
+_register_compliance(app)
+app.add_typer(script_app, name="script")
 
 
 def main() -> None:  # pragma: no cover

@@ -108,6 +108,8 @@ class LiveSession:
         self._product_minute: dict[tuple[pd.Timestamp, str], list] = {}
         self._comments: deque = deque(maxlen=LATEST_COMMENTS)
         self._sources: dict[str, list] = {}  # entry source → [views, viewer ids]
+        self._hits: deque = deque(maxlen=LATEST_COMMENTS)  # latest compliance hits
+        self._hit_counts: dict[tuple[str, str], int] = {}  # (category, severity) → hits
 
     # -- folding a batch -------------------------------------------------------------------
     def fold(self, batch: pd.DataFrame, l0_session: pd.DataFrame, l0_minute: pd.DataFrame) -> None:
@@ -306,6 +308,22 @@ class LiveSession:
             drop=True
         )
 
+    def add_hits(self, hits: pa.Table) -> None:
+        """Compliance hits of this session's newly stored comments and transcripts."""
+        for h in hits.select(
+            ["ts", "kind", "start", "end", "matched", "text", "rule", "category", "severity", "suggestion"]
+        ).to_pylist():
+            self._hits.append(h)
+            key = (h["category"], h["severity"])
+            self._hit_counts[key] = self._hit_counts.get(key, 0) + 1
+
+    def compliance(self) -> dict[str, Any]:
+        by_cat: dict[str, dict[str, int]] = {}
+        for (cat, sev), n in self._hit_counts.items():
+            by_cat.setdefault(cat, {"category": cat, "block": 0, "review": 0, "warn": 0})[sev] = n
+        counts = sorted(by_cat.values(), key=lambda r: (-r["block"], -r["review"], r["category"]))
+        return {"counts": counts, "latest": list(self._hits)[::-1]}
+
     def state(self) -> dict[str, Any]:
         """Everything the big screen shows, as plain JSON-able values."""
         return {
@@ -325,6 +343,7 @@ class LiveSession:
             "sources": self.sources(),
             "comments": list(self._comments)[::-1],
             "alerts": alerts_frame(self.alerts[::-1]),
+            "compliance": self.compliance(),
             "minutes": self.minutes(),
         }
 

@@ -9,6 +9,7 @@ import sys
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 import orjson
 import pandas as pd
 from rich.table import Table
@@ -28,7 +29,7 @@ def plain(v: Any) -> Any:
         }
     if isinstance(v, dict):
         return {str(k): plain(x) for k, x in v.items()}
-    if isinstance(v, list | tuple):
+    if isinstance(v, list | tuple | np.ndarray):
         return [plain(x) for x in v]
     if isinstance(v, pd.Timestamp | dt.datetime):
         return v.isoformat()

@@ -227,18 +227,18 @@ def _intent_map(n_links: int) -> dict[str, str]:
 # --- violations (ground truth for the compliance scanner) ---------------------------------------
 
 VIOLATION_CATEGORIES: dict[str, tuple[str, str]] = {
-    "absolute_terms": ("绝对化用语", "Absolute terms (最/第一/国家级/全网最低 …)"),
-    "medical_claims": ("医疗功效宣称", "Medical or curative claims for non-drug products"),
+    "absolute_claim": ("绝对化用语", "Absolute terms (最/第一/国家级/全网最低 …)"),
+    "medical_claim": ("医疗功效宣称", "Medical or curative claims for non-drug products"),
     "false_urgency": ("虚假紧迫/饥饿营销", "False scarcity or urgency"),
-    "false_price": ("虚构原价/价格欺诈", "Invented reference prices"),
+    "price_fraud": ("虚构原价/价格欺诈", "Invented reference prices"),
     "vulgar": ("低俗/辱骂", "Vulgar or abusive language"),
     "off_platform": ("引导站外交易", "Steering buyers to off-platform deals"),
-    "review_inducement": ("诱导好评", "Paying for positive reviews"),
+    "false_data": ("诱导好评", "Paying for positive reviews"),
 }
 
 # Streamer lines that break the rules (``{name}``: product name, ``{price}``: price in yuan).
 VIOLATING_TRANSCRIPT: dict[str, tuple[str, ...]] = {
-    "absolute_terms": (
+    "absolute_claim": (
         "这是全网最低价，没有比我们更便宜的",
         "这款{name}绝对是全网第一，闭眼入",
         "国家级品质，顶级配方，别家都比不了",
@@ -248,7 +248,7 @@ VIOLATING_TRANSCRIPT: dict[str, tuple[str, ...]] = {
         "最高级的面料，最舒服的版型",
         "行业第一品牌，绝对正品",
     ),
-    "medical_claims": (
+    "medical_claim": (
         "这个茶喝了能降血压降血糖",
         "用了这款{name}可以治疗湿疹",
         "每天吃两粒能防癌抗癌",
@@ -266,7 +266,7 @@ VIOLATING_TRANSCRIPT: dict[str, tuple[str, ...]] = {
         "倒计时十秒，之后恢复原价九百九",
         "全网就这一批货，卖完工厂就停产了",
     ),
-    "false_price": (
+    "price_fraud": (
         "原价一千九百九，今天只要{price}",
         "专柜价两千多，直播间{price}元到手",
         "吊牌价九百九十九，今天一折",
@@ -284,7 +284,7 @@ VIOLATING_TRANSCRIPT: dict[str, tuple[str, ...]] = {
         "想要的去我主页找联系方式，私下交易不走平台",
         "走平台太贵了，加群里直接转账",
     ),
-    "review_inducement": (
+    "false_data": (
         "收到货给五星好评返现二十元",
         "晒图好评截图找客服领红包",
         "好评返现，差评不退款",
@@ -305,7 +305,7 @@ VIOLATING_COMMENTS: dict[str, tuple[str, ...]] = {
         "同款私聊我，比直播间便宜一半",
         "要的加我，走闲鱼",
     ),
-    "medical_claims": (
+    "medical_claim": (
         "我用了这个糖尿病都好了",
         "这个能治癌症，大家快买",
     ),

@@ -55,6 +55,7 @@ class Review:
     comments: Comments
     suggestions: list[Suggestion]
     alerts: pd.DataFrame  # time (local), severity, rule, message_zh, message_en
+    compliance: Any = None  # liveops.compliance_store.ComplianceReview, when the store has one
     generated_at: dt.datetime = field(default_factory=lambda: dt.datetime.now().astimezone())
 
     def product_name(self, pid: str | None) -> str:
@@ -134,6 +135,7 @@ def build_review(ws, session_id: str | None = None) -> Review:
         comments=comments,
         suggestions=suggestions,
         alerts=_alerts_view(ws.alerts(sid), tz),
+        compliance=ws.compliance(sid),
     )
 
 
@@ -436,6 +438,31 @@ def fig_gmv(rv: Review) -> str:
         ),
     )
     return _fig_html(fig, 360)
+
+
+def fig_compliance(rv: Review) -> str | None:
+    """Compliance hits (block and review) per minute, stacked by category."""
+    import plotly.graph_objects as go
+
+    cp = rv.compliance
+    if cp is None or cp.per_minute.empty:
+        return None
+    pm = cp.per_minute.assign(minute=_naive_local(cp.per_minute["minute"], rv.tz))
+    fig = go.Figure()
+    for i, (cat, g) in enumerate(pm.groupby("category", sort=True)):
+        zh, en = cp.categories.get(cat, (cat, cat))
+        fig.add_trace(
+            go.Bar(x=g["minute"], y=g["hits"], name=f"{zh} {en}", marker_color=PALETTE[i % len(PALETTE)])
+        )
+    _layout(
+        fig,
+        300,
+        barmode="stack",
+        showlegend=True,
+        xaxis=dict(title=f"时间 Time ({rv.tz})", tickformat="%H:%M"),
+        yaxis=dict(title="命中 Hits", rangemode="tozero"),
+    )
+    return _fig_html(fig, 300)
 
 
 def fig_funnel(rv: Review) -> str:
@@ -794,6 +821,8 @@ def render_html(rv: Review) -> str:
         "sources": fig_sources(rv),
         "retention": fig_retention(rv),
     }
+    if (fc := fig_compliance(rv)) is not None:
+        figs["compliance"] = fc
     seg = _segments_view(rv)
     ctx = {
         "rv": rv,
@@ -822,6 +851,8 @@ def render_html(rv: Review) -> str:
         "c_max": int(rv.comments.complaints["count"].max()) if len(rv.comments.complaints) else 1,
         "share": lambda n: f"{n / rv.comments.total:.1%}" if rv.comments.total else "—",
         "suggestions": rv.suggestions,
+        "cp": rv.compliance,
+        "fmt_time": lambda ts: f"{_naive_local(pd.Series([ts]), rv.tz).iloc[0]:%H:%M:%S}",
         "fmt": fmt,
         "m": m,
     }
@@ -859,6 +890,7 @@ SHEETS = {
     "retention": "留存曲线 Retention",
     "comments": "弹幕 Comments",
     "alerts": "告警 Alerts",
+    "compliance": "合规 Compliance",
     "suggestions": "建议 Suggestions",
 }
 
@@ -995,6 +1027,20 @@ def write_xlsx(rv: Review, path: str | Path) -> Path:
         al = rv.alerts.copy()
         al.columns = ["时间 Time", "级别 Severity", "规则 Rule", "告警 Alert", "Alert (English)"]
         _frame_sheet(xw, "alerts", al, rv.tz, f, labels=False)
+        if rv.compliance is not None:
+            hits = rv.compliance.top.copy()
+            hits["ts"] = _naive_local(hits["ts"], rv.tz) if len(hits) else hits["ts"]
+            hits.columns = [
+                "时间 Time",
+                "来源 Kind",
+                "命中 Matched",
+                "原文 Text",
+                "规则 Rule",
+                "类别 Category",
+                "级别 Severity",
+                "建议 Suggestion",
+            ]
+            _frame_sheet(xw, "compliance", hits, rv.tz, f, labels=False)
         _suggestion_sheet(xw, rv, f)
     return p
 

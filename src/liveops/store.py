@@ -36,6 +36,8 @@ class Settings:
     timezone: str = "Asia/Shanghai"
     alert_rules: str | None = None  # a YAML rule file; None = the packaged defaults
     pseudonymise_key: str | None = None  # a key file: user ids are stored as keyed hashes
+    lexicon: str = "liveops-lexicon.yaml"  # a newer lexicon release (`liveops rules update`), used if present
+    user_rules: str = "liveops-rules.yaml"  # the user's own compliance rules and allow-words, if present
 
     @classmethod
     def load(cls, path: str | Path = "liveops.toml") -> Settings:
@@ -48,6 +50,8 @@ class Settings:
             timezone=data.get("timezone", "Asia/Shanghai"),
             alert_rules=data.get("alert_rules"),
             pseudonymise_key=data.get("pseudonymise_key"),
+            lexicon=data.get("compliance", {}).get("lexicon", "liveops-lexicon.yaml"),
+            user_rules=data.get("compliance", {}).get("rules", "liveops-rules.yaml"),
         )
 
 
@@ -77,7 +81,10 @@ class EventLog:
         read_only: bool = False,
         deadletter: Path | None = None,
         pseudonymise_key: bytes | None = None,
+        for_ingest: bool = True,
     ):
+        """``for_ingest=False`` opens a store for work that writes no events (compliance, scripts, audit),
+        which needs no pseudonymisation key."""
         self.path = str(path)
         self._deadletter = deadletter
         self.con = duckdb.connect(self.path, read_only=read_only)
@@ -86,7 +93,8 @@ class EventLog:
         if not read_only:
             self.con.execute(STORED_DUCKDB_DDL)
             self.con.execute(PRODUCTS_DDL)
-            self._check_pseudonymisation(pseudonymise_key)
+            if for_ingest:
+                self._check_pseudonymisation(pseudonymise_key)
         self._ibis = ibis.duckdb.from_connection(self.con)
 
     def _check_pseudonymisation(self, key: bytes | None) -> None:

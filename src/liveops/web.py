@@ -39,10 +39,12 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel
 from starlette.background import BackgroundTask
 
+from . import compliance_store as CS
 from . import output as O
 from . import review_tables as RT
 from .alerts import Alert, AlertLog, evaluate, load_rules
 from .api import Workspace
+from .compliance import project_scanner
 from .ingest import IngestResult, ingest_lines
 from .live import LiveHub, LiveSession
 from .store import EventLog, Settings
@@ -159,11 +161,12 @@ class Server:
         settings = Settings.load()
         self.rules = load_rules(self.config.alert_rules or settings.alert_rules)  # before touching the store
         self.tz = self.config.timezone or settings.timezone
+        self.scanner = project_scanner()  # a bad lexicon or rules file stops the start, before the store
         self.log = EventLog(db, pseudonymise_key=self.config.pseudonymise_key)
         self.tokens = TokenStore(tokens_path(db))
         self.limiter = RateLimiter(self.config.ingest_rate, self.config.max_events)
         self._write = threading.Lock()
-        self.alerts = AlertLog(self.log.con)
+        self.alerts = AlertLog(self.log.con, db_path=db)
         self.live = LiveHub()
         self._live_loaded: set[str] = set()
         self._rules_done: dict[str, int] = {}  # session → whole minutes the rules have seen
@@ -185,6 +188,7 @@ class Server:
                 if fresh:
                     rows = rows.filter(pc.invert(pc.is_in(rows["session_id"], pa.array(sorted(fresh)))))
                 self.live.fold(rows)
+                self._scan(res.stored_rows)
                 for sid in sids:
                     self._check_rules(sid)
                     if self.live.sessions[sid].ended and sid not in self._review_pending:
@@ -194,6 +198,20 @@ class Server:
                         self._reviews.put(sid)
             res.stored_rows = None
             return res
+
+    def _scan(self, rows: pa.Table) -> None:
+        """Scan the batch's comments and transcripts: hits are stored, shown, and raise an alert at block."""
+        hits = CS.scan_rows(self.log.con, self.scanner, rows, self.db)
+        if not hits.num_rows:
+            return
+        for sid in set(hits.column("session_id").to_pylist()):
+            live = self.live.sessions.get(sid)
+            if live is not None:
+                live.add_hits(hits.filter(pc.equal(hits["session_id"], sid)))
+        for alert in CS.block_alerts(hits, self.scanner):
+            live = self.live.sessions.get(alert.session_id)
+            if live is None or alert.key not in {a.key for a in live.alerts}:
+                self._raise(alert)
 
     def _check_rules(self, sid: str) -> None:
         """Evaluate the alert rules on the session's whole minutes; store and show what is new.
@@ -236,6 +254,7 @@ class Server:
         live = self.live.sessions.get(sid)
         if live is not None:
             live.alerts = self.alerts.of(sid)
+            live.add_hits(CS.hits_table(self.log.con, sid))
             self._rules_done.pop(sid, None)
             self._check_rules(sid)
 
@@ -258,6 +277,10 @@ class Server:
         state["top_products"]["name"] = state["top_products"]["product_id"].map(names)
         if state["explaining"]:
             state["explaining"]["name"] = names.get(state["explaining"]["product_id"])
+        cats = self.scanner.lexicon.categories
+        for row in state["compliance"]["counts"] + state["compliance"]["latest"]:
+            c = cats.get(row["category"])
+            row["category_zh"], row["category_en"] = (c.zh, c.en) if c else (row["category"], row["category"])
         return state
 
     def workspace(self) -> Workspace:
@@ -273,6 +296,8 @@ class Server:
             self._review_pending.discard(sid)
             cur = self.log.con.cursor()
             try:
+                with self._write:  # hits a crash skipped; usually nothing to do. Audit appends take the lock.
+                    CS.refresh(cur, self.scanner, self.db, [sid])
                 cur.execute("SET TimeZone = 'UTC'")
                 events = ibis.duckdb.from_connection(cur).table("events")
                 stored = AlertLog(cur, create=False).of(sid)
@@ -315,6 +340,7 @@ _LIVE_BODY = """
   </div>
   <div class="side">
     <div class="panel"><h2 data-zh="告警" data-en="Alerts">告警</h2><ul id="alerts" class="feed alerts"></ul></div>
+    <div class="panel"><h2 data-zh="合规风控" data-en="Compliance">合规风控</h2><div id="compliance-counts" class="chips"></div><ul id="compliance" class="feed compliance"></ul></div>
     <div class="panel"><h2 data-zh="商品排行（近5分钟）" data-en="Top products (last 5 min)">商品排行</h2><table id="products"></table></div>
     <div class="panel"><h2 data-zh="弹幕" data-en="Danmaku">弹幕</h2><ul id="comments" class="feed"></ul></div>
   </div>

@@ -102,6 +102,16 @@ function liveScreen(sessionId) {
     const al = s.alerts || [];
     $("alerts").innerHTML = al.length ? al.map(a => `<li class="${a.severity}"><span class="when">${LO.time(a.minute).slice(0, 5)}</span> ${LO.t(a.message_zh, a.message_en)}</li>`).join("")
       : `<li class="empty">${LO.t("暂无告警", "No alerts")}</li>`;
+    const cp = s.compliance || { counts: [], latest: [] };
+    $("compliance-counts").innerHTML = cp.counts.map(c =>
+      `<span class="chip ${c.block ? "block" : "review"}">${LO.t(c.category_zh, c.category_en)} ${c.block ? LO.t("拦截 ", "block ") + c.block : ""}${c.block && c.review ? " · " : ""}${c.review ? LO.t("复核 ", "review ") + c.review : ""}</span>`).join("");
+    $("compliance").innerHTML = cp.latest.length ? cp.latest.map(h =>
+      `<li class="${h.severity}"><span class="tag">${LO.t(h.kind === "transcript" ? "口播" : "弹幕", h.kind)}</span>${markHit(h.text || "", h.start, h.end)}<span class="when">${LO.time(h.ts)}</span><div class="hint">${escapeHtml(h.suggestion || "")}</div></li>`).join("")
+      : `<li class="empty">${LO.t("暂无违规命中", "No compliance hits")}</li>`;
+  }
+  function markHit(text, start, end) {  // start/end count code points, as Python does
+    const cp = Array.from(text);
+    return escapeHtml(cp.slice(0, start).join("")) + "<mark>" + escapeHtml(cp.slice(start, end).join("")) + "</mark>" + escapeHtml(cp.slice(end).join(""));
   }
   function escapeHtml(t) { return t.replace(/[&<>"']/g, c => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c])); }
   LO.onLang = () => { if (last) render(last); };

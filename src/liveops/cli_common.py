@@ -1,0 +1,45 @@
+"""What every `liveops` command module shares: consoles, common options, formats, errors."""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from . import output as O
+
+err = Console(stderr=True)
+out = Console()
+
+DbOpt = Annotated[
+    str | None,
+    typer.Option("--db", help="DuckDB 存储文件 store file (default $LIVEOPS_DB or ./liveops.duckdb)"),
+]
+SessionOpt = Annotated[
+    str | None, typer.Option("--session", "-s", help="场次 ID session id (default: the latest)")
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="不显示进度 no progress output")]
+
+
+class Fmt(StrEnum):
+    json = "json"
+    table = "table"
+    csv = "csv"
+
+
+def _fail(msg: str, code: int = 2) -> typer.Exit:
+    err.print(f"[red]错误 error:[/red] {escape(msg)}")
+    return typer.Exit(code)
+
+
+def _emit(df, fmt: Fmt, title: str) -> None:
+    if fmt == Fmt.json:
+        O.print_json(df)
+    elif fmt == Fmt.csv:
+        sys.stdout.write(df.to_csv(index=False))
+    else:
+        out.print(O.frame_table(df, title))

@@ -1,0 +1,827 @@
+"""Advertising-law scanner: a lexicon of rules as data, normalisation that sees through disguises, and
+an allow-list evaluated before the deny-list.
+
+The hot path is columnar: a batch of texts is joined into one string, normalised with one lookup
+table over its code points (NumPy), matched with one Aho-Corasick pass, and every hit is mapped back to
+its span in the original text through the kept-position arrays. Repeated characters collapse to one
+(最最最好 ≡ 最好), except ASCII digits, whose runs are numbers. Normalisation is applied to the
+lexicon's patterns and to the text alike, so 第一 ≡ 第1 ≡ ＮＯ.1-style variants meet in the middle.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import ahocorasick
+import numpy as np
+import yaml
+
+SEVERITIES = ("block", "review", "warn")
+MAX_TEXT = 2000  # the event contract's limit for one comment or transcript line
+SEP = "\n"
+_DEL = np.uint32(0xFFFFFFFF)
+_HEARTS = "❤♥♡❥💗💓💕💖💘💙💚💛💜🖤🤍🤎🧡💝💞❣"
+_NUMERALS = dict(zip("零〇一二三四五六七八九", "00123456789", strict=True))
+_NUMERALS.update(dict(zip("壹贰叁肆伍陆柒捌玖", "123456789", strict=True)))
+_DIGITISH = set("0123456789十百千万亿")
+
+
+class LexiconError(ValueError):
+    """A lexicon or user-rule file that cannot be used; the message names the file, rule and field."""
+
+
+# -- normalisation ------------------------------------------------------------------------------
+
+
+@cache
+def _table() -> np.ndarray:
+    """Code point → normalised code point, or _DEL for noise (punctuation, symbols, spaces, emoji)."""
+    import opencc
+
+    n = 0x110000
+    out = np.full(n, _DEL, dtype=np.uint32)
+    out[0xE0100:0xE01F0] = _DEL  # variation selectors supplement
+    t2s = opencc.OpenCC("t2s")
+    cjk = [
+        c
+        for r in ((0x3400, 0x4DC0), (0x4E00, 0xA000), (0xF900, 0xFB00), (0x20000, 0x2A6E0))
+        for c in range(*r)
+    ]
+    simplified = t2s.convert(SEP.join(chr(c) for c in cjk)).split(SEP)
+    simp = {chr(c): s for c, s in zip(cjk, simplified, strict=True) if len(s) == 1}
+
+    def keep(ch: str) -> bool:
+        cat = unicodedata.category(ch)
+        return cat[0] in "LN" or ch == "%"
+
+    for c in range(0x30000):
+        ch = chr(c)
+        if unicodedata.category(ch) == "Cn":
+            continue
+        m = unicodedata.normalize("NFKC", ch).lower()
+        if len(m) != 1:
+            m = "".join(x for x in m if keep(x))
+            if len(m) != 1:
+                m = ch.lower() if len(ch.lower()) == 1 and keep(ch) else ""
+        if m:
+            m = simp.get(m, m)
+            m = _NUMERALS.get(m, m)
+        if m and keep(m):
+            out[c] = ord(m)
+    for ch in _HEARTS:
+        out[ord(ch)] = ord("心")
+    for ch in "+➕＋":
+        out[ord(ch)] = ord("加")
+    out[ord(SEP)] = ord(SEP)
+    return out
+
+
+@cache
+def _classes() -> np.ndarray:
+    """Per normalised code point: 1 Latin letter, 2 digit-like (for edge checks), else 0."""
+    cls = np.zeros(0x110000, dtype=np.uint8)
+    cls[ord("a") : ord("z") + 1] = 1
+    for ch in _DIGITISH:
+        cls[ord(ch)] = 2
+    return cls
+
+
+@dataclass
+class Normalised:
+    """A batch of texts joined and normalised, with the way back to each original character."""
+
+    text: str  # normalised; texts separated by SEP
+    codes: np.ndarray  # its code points
+    first: np.ndarray  # normalised index → index of the first original character it stands for
+    last: np.ndarray  # … and of the last one (a collapsed run covers all of its characters)
+    line_starts: np.ndarray  # offset of each text in the joined original
+
+
+def normalise_batch(texts: Sequence[str]) -> Normalised:
+    joined = SEP.join(texts)
+    if joined.count(SEP) != len(texts) - 1:  # a text with line breaks of its own (a script): blank them
+        joined = SEP.join(t.replace(SEP, " ") for t in texts)
+    raw = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    line_starts = np.empty(len(texts), dtype=np.int64)
+    if len(texts):
+        line_starts[0] = 0
+        line_starts[1:] = np.flatnonzero(raw == ord(SEP)) + 1
+    mapped = _table()[raw]
+    kept = np.flatnonzero(mapped != _DEL)
+    codes = mapped[kept]
+    if codes.size:
+        head = np.empty(codes.size, dtype=bool)
+        head[0] = True
+        np.not_equal(codes[1:], codes[:-1], out=head[1:])
+        head |= (codes >= 0x30) & (codes <= 0x39)  # digit runs are numbers (phone, 100%), never collapsed
+        runs = np.flatnonzero(head)
+        tail = np.empty_like(runs)
+        tail[:-1] = runs[1:] - 1
+        tail[-1] = codes.size - 1
+        codes, first, last = codes[runs], kept[runs], kept[tail]
+    else:
+        first = last = kept
+    return Normalised(codes.tobytes().decode("utf-32-le"), codes, first, last, line_starts)
+
+
+def normalise(text: str) -> str:
+    """The normalised form of one text (what the lexicon's patterns are matched against)."""
+    return normalise_batch([text]).text
+
+
+# -- lexicon ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Category:
+    key: str
+    zh: str
+    en: str
+    exemptable: bool  # whether context (the allow-list) may clear a hit
+    law: str
+    fine_min: float
+    fine_max: float
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    category: str
+    severity: str
+    patterns: tuple[str, ...]
+    regex: tuple[str, ...]
+    law: str
+    explanation: str
+    suggestion: str
+    source: str
+    date: str
+    qualifiable: bool = False  # a time/place/source qualifier in the text lowers block → review
+    homophones: bool = False
+    pinyin: bool = False  # also match characters spelled in pinyin (mian检, sha bi)
+    origin: str = "lexicon"  # or the user-rule file it came from
+
+
+@dataclass(frozen=True)
+class AllowRule:
+    id: str
+    patterns: tuple[str, ...]
+    reason: str
+    source: str = ""
+    date: str = ""
+    origin: str = "lexicon"
+
+
+@dataclass
+class Lexicon:
+    version: str
+    released: str
+    categories: dict[str, Category]
+    rules: list[Rule]
+    allow: list[AllowRule]
+    homophones: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    qualifier_patterns: tuple[str, ...] = ()
+    qualifier_regex: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()
+
+    @property
+    def pattern_count(self) -> int:
+        return sum(len(r.patterns) + len(r.regex) for r in self.rules)
+
+    @classmethod
+    def packaged(cls) -> Lexicon:
+        text = resources.files("liveops").joinpath("compliance_lexicon.yaml").read_text(encoding="utf-8")
+        return cls.from_dict(yaml.safe_load(text), "compliance_lexicon.yaml")
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> Lexicon:
+        return cls.from_dict(read_yaml(path), str(path))
+
+    @classmethod
+    def load(cls, lexicon: str | Path | None = None, user_rules: str | Path | None = None) -> Lexicon:
+        """The packaged lexicon (or a newer release file), plus the user's own rules and allow-words."""
+        lex = cls.from_file(lexicon) if lexicon else cls.packaged()
+        if user_rules:
+            lex = lex.with_user_rules(read_yaml(user_rules), str(user_rules))
+        return lex
+
+    @classmethod
+    def from_dict(cls, data: Any, origin: str) -> Lexicon:
+        if not isinstance(data, dict):
+            raise LexiconError(f"{origin}: 词库应为 YAML 映射 the lexicon must be a YAML mapping")
+        for key in ("version", "categories", "rules"):
+            if key not in data:
+                raise LexiconError(f"{origin}: 缺少字段 missing field '{key}'")
+        cats = {}
+        for key, c in (data["categories"] or {}).items():
+            where = f"{origin}: category {key}"
+            c = _mapping(c, where)
+            try:
+                cats[key] = Category(
+                    key=key,
+                    zh=str(c["zh"]),
+                    en=str(c["en"]),
+                    exemptable=bool(c.get("exemptable", True)),
+                    law=str(c.get("law", "")),
+                    fine_min=float(c.get("fine_min", 0)),
+                    fine_max=float(c.get("fine_max", 0)),
+                    note=str(c.get("note", "")),
+                )
+            except KeyError as e:
+                raise LexiconError(f"{where}: 缺少字段 missing field {e}") from None
+            except (TypeError, ValueError) as e:
+                raise LexiconError(
+                    f"{where}: 罚款金额须为数字 fine_min/fine_max must be numbers ({e})"
+                ) from None
+        homophones = {
+            str(k): tuple(str(x) for x in (v or [])) for k, v in (data.get("homophones") or {}).items()
+        }
+        q = data.get("qualifiers") or {}
+        lex = cls(
+            version=str(data["version"]),
+            released=str(data.get("released", "")),
+            categories=cats,
+            rules=[],
+            allow=[],
+            homophones=homophones,
+            qualifier_patterns=tuple(str(p) for p in q.get("patterns") or ()),
+            qualifier_regex=tuple(str(p) for p in q.get("regex") or ()),
+            files=(origin,),
+        )
+        lex.rules = [_rule(r, origin, cats, i) for i, r in enumerate(data["rules"] or [])]
+        lex.allow = [_allow(a, origin, i) for i, a in enumerate(data.get("allow") or [])]
+        lex.check()
+        return lex
+
+    def with_user_rules(self, data: Any, origin: str) -> Lexicon:
+        """Add a user file's ``rules``, ``allow`` and ``allow_words`` (trademarks, product names)."""
+        data = _mapping(data or {}, origin)
+        unknown = set(data) - {"rules", "allow", "allow_words"}
+        if unknown:
+            raise LexiconError(
+                f"{origin}: 未知字段 unknown field(s) {sorted(unknown)}; expected rules, allow, allow_words"
+            )
+        rules = [_rule(r, origin, self.categories, i) for i, r in enumerate(data.get("rules") or [])]
+        allow = [_allow(a, origin, i) for i, a in enumerate(data.get("allow") or [])]
+        words = data.get("allow_words") or []
+        if not isinstance(words, list):
+            raise LexiconError(f"{origin}: allow_words 应为列表 must be a list of words")
+        if words:
+            allow.append(
+                AllowRule(
+                    "user.allow_words",
+                    tuple(str(w) for w in words),
+                    "用户登记的商标、品牌或商品名",
+                    origin=origin,
+                )
+            )
+        lex = Lexicon(
+            version=self.version,
+            released=self.released,
+            categories=self.categories,
+            rules=[*self.rules, *rules],
+            allow=[*self.allow, *allow],
+            homophones=self.homophones,
+            qualifier_patterns=self.qualifier_patterns,
+            qualifier_regex=self.qualifier_regex,
+            files=(*self.files, origin),
+        )
+        lex.check()
+        return lex
+
+    def check(self) -> None:
+        """Unique ids, and every pattern long enough after normalisation to mean something."""
+        seen: dict[str, str] = {}
+        for r in [*self.rules, *self.allow]:
+            if r.id in seen:
+                raise LexiconError(
+                    f"{r.origin}: 规则 ID 重复 duplicate rule id '{r.id}' (also in {seen[r.id]})"
+                )
+            seen[r.id] = r.origin
+            for p in r.patterns:
+                if len(normalise(p)) < 2:
+                    raise LexiconError(
+                        f"{r.origin}: rule {r.id}: 模式 '{p}' 归一化后不足两个字 pattern normalises to "
+                        f"'{normalise(p)}', shorter than 2 characters (symbols are dropped, repeats collapsed)"
+                    )
+
+
+def read_yaml(path: str | Path) -> Any:
+    try:
+        return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError as e:
+        raise LexiconError(f"{path}: 无法读取 cannot read: {e}") from None
+    except UnicodeDecodeError as e:
+        raise LexiconError(f"{path}: 不是 UTF-8 not UTF-8 ({e})") from None
+    except yaml.YAMLError as e:
+        raise LexiconError(f"{path}: YAML 格式错误 invalid YAML: {e}") from None
+
+
+def _mapping(x: Any, where: str) -> dict:
+    if not isinstance(x, dict):
+        raise LexiconError(f"{where}: 应为映射 must be a mapping, got {type(x).__name__}")
+    return x
+
+
+def _strings(x: Any, where: str) -> tuple[str, ...]:
+    if x is None:
+        return ()
+    if isinstance(x, str) or not isinstance(x, list):
+        raise LexiconError(f"{where}: 应为字符串列表 must be a list of strings")
+    return tuple(str(p) for p in x)
+
+
+def _rule(r: Any, origin: str, cats: dict[str, Category], i: int) -> Rule:
+    r = _mapping(r, f"{origin}: rules[{i}]")
+    rid = str(r.get("id") or "")
+    where = f"{origin}: rule {rid or f'#{i + 1}'}"
+    if not rid:
+        raise LexiconError(f"{where}: 缺少 id missing field 'id'")
+    if r.get("category") not in cats:
+        raise LexiconError(f"{where}: 未知类别 unknown category {r.get('category')!r}; known: {sorted(cats)}")
+    if r.get("severity") not in SEVERITIES:
+        raise LexiconError(f"{where}: severity must be one of {SEVERITIES}, got {r.get('severity')!r}")
+    patterns = _strings(r.get("patterns"), f"{where}: patterns")
+    regex = _strings(r.get("regex"), f"{where}: regex")
+    if not patterns and not regex:
+        raise LexiconError(f"{where}: 没有模式 needs patterns or regex")
+    for p in regex:
+        try:
+            re.compile(p)
+        except re.error as e:
+            raise LexiconError(f"{where}: 正则无效 invalid regex {p!r}: {e}") from None
+    for key in ("law", "explanation", "suggestion"):
+        if not r.get(key):
+            raise LexiconError(f"{where}: 缺少字段 missing field '{key}'")
+    date = r.get("date", "")
+    return Rule(
+        id=rid,
+        category=r["category"],
+        severity=r["severity"],
+        patterns=patterns,
+        regex=regex,
+        law=str(r["law"]),
+        explanation=str(r["explanation"]),
+        suggestion=str(r["suggestion"]),
+        source=str(r.get("source", "")),
+        date=date.isoformat() if isinstance(date, dt.date) else str(date),
+        qualifiable=bool(r.get("qualifiable", False)),
+        homophones=bool(r.get("homophones", False)),
+        pinyin=bool(r.get("pinyin", False)),
+        origin=origin,
+    )
+
+
+def _allow(a: Any, origin: str, i: int) -> AllowRule:
+    a = _mapping(a, f"{origin}: allow[{i}]")
+    aid = str(a.get("id") or "")
+    where = f"{origin}: allow {aid or f'#{i + 1}'}"
+    if not aid:
+        raise LexiconError(f"{where}: 缺少 id missing field 'id'")
+    patterns = _strings(a.get("patterns"), f"{where}: patterns")
+    if not patterns:
+        raise LexiconError(f"{where}: 没有模式 needs patterns")
+    date = a.get("date", "")
+    return AllowRule(
+        id=aid,
+        patterns=patterns,
+        reason=str(a.get("reason", "")),
+        source=str(a.get("source", "")),
+        date=date.isoformat() if isinstance(date, dt.date) else str(date),
+        origin=origin,
+    )
+
+
+@dataclass
+class LexiconDiff:
+    added: list[str]
+    removed: list[str]
+    changed: dict[str, list[str]]  # rule id → what changed
+
+
+def diff_lexicons(old: Lexicon, new: Lexicon) -> LexiconDiff:
+    """What a lexicon release changes, rule by rule (allow rules included)."""
+    a = {r.id: r for r in [*old.rules, *old.allow] if r.origin == old.files[0]}
+    b = {r.id: r for r in [*new.rules, *new.allow] if r.origin == new.files[0]}
+    changed: dict[str, list[str]] = {}
+    for rid in sorted(a.keys() & b.keys()):
+        notes = []
+        for f in (
+            "category",
+            "severity",
+            "law",
+            "explanation",
+            "suggestion",
+            "source",
+            "date",
+            "qualifiable",
+            "reason",
+        ):
+            x, y = getattr(a[rid], f, None), getattr(b[rid], f, None)
+            if x != y:
+                notes.append(f"{f}: {x} → {y}")
+        for f in ("patterns", "regex"):
+            x, y = set(getattr(a[rid], f, ())), set(getattr(b[rid], f, ()))
+            if x != y:
+                plus, minus = sorted(y - x), sorted(x - y)
+                notes.append(f"{f} " + " ".join([*(f"+{p}" for p in plus), *(f"-{p}" for p in minus)]))
+        if notes:
+            changed[rid] = notes
+    return LexiconDiff(sorted(b.keys() - a.keys()), sorted(a.keys() - b.keys()), changed)
+
+
+def version_newer(new: str, old: str) -> bool:
+    """Date-like release ids (2026.11.25, 2026.11.25.1) compare part by part as numbers."""
+
+    def key(v: str) -> tuple:
+        return tuple((0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"[.\-]", v))
+
+    return key(new) > key(old)
+
+
+# -- scanning -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Hit:
+    start: int  # span in the original text (code points)
+    end: int
+    matched: str
+    rule: str
+    category: str
+    severity: str
+    law: str
+    suggestion: str
+    explanation: str
+
+
+@dataclass(frozen=True)
+class Cleared:
+    """A deny match the allow-list cleared (shown by ``liveops rules test``)."""
+
+    start: int
+    end: int
+    matched: str
+    rule: str
+    allowed_by: str
+
+
+@dataclass
+class ScanResult:
+    text: str
+    hits: list[Hit]
+    error: str | None = None  # input that could not be read as given (the text is scanned as far as possible)
+    cleared: list[Cleared] = field(default_factory=list)
+
+    @property
+    def blocked(self) -> bool:
+        return any(h.severity == "block" for h in self.hits)
+
+
+@dataclass
+class HitColumns:
+    """Hits of a batch as arrays (the storage path); ``rule`` indexes ``Scanner.rules``."""
+
+    line: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    rule: np.ndarray
+    severity: np.ndarray  # index into SEVERITIES, after qualifiers
+
+
+_KIND_DENY, _KIND_ALLOW, _KIND_QUAL = 0, 1, 2
+
+
+class Scanner:
+    """A lexicon compiled once into one automaton (deny, allow and qualifier patterns together)."""
+
+    def __init__(self, lexicon: Lexicon | None = None):
+        self.lexicon = lexicon or Lexicon.packaged()
+        lex = self.lexicon
+        self.rules = lex.rules
+        self.allow = lex.allow
+        self._sev = np.array([SEVERITIES.index(r.severity) for r in self.rules], dtype=np.int8)
+        self._qualifiable = np.array([r.qualifiable for r in self.rules], dtype=bool)
+        self._exempt = np.array([lex.categories[r.category].exemptable for r in self.rules], dtype=bool)
+        self._cat = np.array([list(lex.categories).index(r.category) for r in self.rules], dtype=np.int16)
+        entries: dict[str, list[tuple[int, int]]] = {}
+
+        def add(pattern: str, kind: int, idx: int) -> None:
+            p = normalise(pattern)
+            if SEP in p or len(p) < 2:
+                return
+            entries.setdefault(p, []).append((kind, idx))
+
+        for i, r in enumerate(self.rules):
+            for p in r.patterns:
+                variants = {p}
+                if r.homophones:
+                    variants.update(self._variants(p))
+                if r.pinyin:
+                    variants.update(_pinyin_variants(p))
+                for v in variants:
+                    add(v, _KIND_DENY, i)
+        for i, a in enumerate(self.allow):
+            for p in a.patterns:
+                add(p, _KIND_ALLOW, i)
+        for p in lex.qualifier_patterns:
+            add(p, _KIND_QUAL, 0)
+        self._patterns = list(entries)
+        self._targets = [entries[p] for p in self._patterns]
+        self._plen = np.array([len(p) for p in self._patterns], dtype=np.int64)
+        cls = _classes()
+        self._edge_start = np.array([cls[ord(p[0])] for p in self._patterns], dtype=np.uint8)
+        self._edge_end = np.array([cls[ord(p[-1])] for p in self._patterns], dtype=np.uint8)
+        self._automaton = ahocorasick.Automaton()
+        for pid, p in enumerate(self._patterns):
+            self._automaton.add_word(p, pid)
+        if self._patterns:
+            self._automaton.make_automaton()
+        self._regex = [(i, _Regex(x)) for i, r in enumerate(self.rules) for x in r.regex]
+        self._qual_regex = [re.compile(x) for x in lex.qualifier_regex]
+        # flat (pattern → rule) pairs for the vectorised join from matches to rules
+        pid_of, kind_of, idx_of = [], [], []
+        for pid, targets in enumerate(self._targets):
+            for kind, idx in targets:
+                pid_of.append(pid)
+                kind_of.append(kind)
+                idx_of.append(idx)
+        order = np.argsort(np.array(pid_of, dtype=np.int64), kind="stable")
+        self._t_pid = np.array(pid_of, dtype=np.int64)[order]
+        self._t_kind = np.array(kind_of, dtype=np.int8)[order]
+        self._t_idx = np.array(idx_of, dtype=np.int64)[order]
+        self._t_first = np.searchsorted(self._t_pid, np.arange(len(self._patterns)))
+        self._t_count = np.bincount(self._t_pid, minlength=len(self._patterns))
+
+    def _variants(self, pattern: str, cap: int = 512) -> list[str]:
+        options = [(ch, *self.lexicon.homophones.get(ch, ())) for ch in pattern]
+        return ["".join(v) for v in itertools.islice(itertools.product(*options), cap)]
+
+    # -- the columnar core --
+    def scan_columns(self, texts: Sequence[str]) -> tuple[HitColumns, Normalised, tuple]:
+        """Deny hits of a batch after allow-list, qualifiers and overlap resolution, as arrays."""
+        norm = normalise_batch(texts)
+        s = norm.text
+        found = np.array(list(self._automaton.iter(s)) if self._patterns else [], dtype=np.int64).reshape(
+            -1, 2
+        )
+        end, pid = found[:, 0], found[:, 1]
+        start = end - self._plen[pid] + 1
+        ok = self._edges_ok(norm.codes, start, end, self._edge_start[pid], self._edge_end[pid])
+        start, end, pid = start[ok], end[ok], pid[ok]
+        # expand each matched pattern to every (kind, rule) it stands for
+        reps = self._t_count[pid]
+        row = np.repeat(np.arange(pid.size), reps)
+        off = np.arange(row.size) - np.repeat(np.cumsum(reps) - reps, reps)
+        t = self._t_first[pid][row] + off
+        kind, idx = self._t_kind[t], self._t_idx[t]
+        start, end = start[row], end[row]
+        deny = kind == _KIND_DENY
+        d_start, d_end, d_rule = start[deny], end[deny], idx[deny]
+        spans = [(a, b - 1, i) for i, rx in self._regex for a, b in rx.spans(s)]
+        if spans:
+            extra = np.array(spans, dtype=np.int64)
+            d_start, d_end = np.append(d_start, extra[:, 0]), np.append(d_end, extra[:, 1])
+            d_rule = np.append(d_rule, extra[:, 2])
+        allow = kind == _KIND_ALLOW
+        a_start, a_end, a_rule = start[allow], end[allow], idx[allow]
+        # the allow-list: a deny hit overlapping an allowed span is cleared, unless its category is exempt-proof
+        covered = np.zeros(len(s) + 2, dtype=np.int64)
+        np.add.at(covered, a_start, 1)
+        np.add.at(covered, a_end + 1, -1)
+        cov = np.concatenate([[0], np.cumsum(np.cumsum(covered)[:-1] > 0)])
+        overlaps = cov[d_end + 1] - cov[d_start] > 0
+        clear = overlaps & self._exempt[d_rule]
+        cleared = (d_start[clear], d_end[clear], d_rule[clear], a_start, a_end, a_rule)
+        d_start, d_end, d_rule = d_start[~clear], d_end[~clear], d_rule[~clear]
+        line = (
+            np.searchsorted(norm.line_starts, norm.first[d_start], side="right") - 1
+            if d_start.size
+            else d_start
+        )
+        sev = self._sev[d_rule].copy()
+        lower = self._qualifiable[d_rule] & (sev == 0)
+        if lower.any():
+            qual_lines = self._qualified_lines(s, norm, kind == _KIND_QUAL, start, len(texts))
+            sev[lower & qual_lines[line]] = 1
+        keep = _outermost(line, self._cat[d_rule], d_start, d_end)
+        cols = HitColumns(line[keep], d_start[keep], d_end[keep], d_rule[keep], sev[keep])
+        order = np.lexsort((cols.rule, cols.start, cols.line))
+        return (
+            HitColumns(*(a[order] for a in (cols.line, cols.start, cols.end, cols.rule, cols.severity))),
+            norm,
+            cleared,
+        )
+
+    def _qualified_lines(
+        self, s: str, norm: Normalised, is_qual: np.ndarray, start: np.ndarray, n: int
+    ) -> np.ndarray:
+        pos = list(start[is_qual])
+        for rx in self._qual_regex:
+            pos += [m.start() for m in rx.finditer(s)]
+        out = np.zeros(n, dtype=bool)
+        if pos:
+            out[np.searchsorted(norm.line_starts, norm.first[np.array(pos)], side="right") - 1] = True
+        return out
+
+    @staticmethod
+    def _edges_ok(codes, start, end, es, ee) -> np.ndarray:
+        """A pattern that starts (ends) with a Latin letter or digit may not continue a word of that kind."""
+        cls = _classes()
+        n = codes.size
+        before = np.where(start > 0, cls[codes[np.maximum(start - 1, 0)]], 0) if n else start
+        after = np.where(end + 1 < n, cls[codes[np.minimum(end + 1, n - 1)]], 0) if n else end
+        return ~(((es > 0) & (before == es)) | ((ee > 0) & (after == ee)))
+
+    # -- typed results --
+    def scan(self, texts: Iterable[str | None]) -> list[ScanResult]:
+        texts = list(texts)
+        errors: dict[int, str] = {}
+        safe: list[str] = []
+        for i, t in enumerate(texts):
+            if t is None or not isinstance(t, str):
+                errors[i] = f"不是文本 not a text ({type(t).__name__})"
+                safe.append("")
+                continue
+            try:
+                t.encode("utf-8")
+            except UnicodeEncodeError:
+                errors[i] = (
+                    "含无效的 UTF-8 字节，已按替换字符处理 invalid UTF-8 bytes, scanned with replacement characters"
+                )
+                t = "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in t)  # offsets unchanged
+            if len(t) > MAX_TEXT:
+                errors[i] = (
+                    f"超过 {MAX_TEXT} 字（{len(t)} 字），已完整扫描 longer than {MAX_TEXT} characters ({len(t)}), scanned in full"
+                )
+            safe.append(t)
+        cols, norm, cleared = self.scan_columns(safe)
+        results = [
+            ScanResult(text=t if isinstance(t, str) else "", hits=[], error=errors.get(i))
+            for i, t in enumerate(safe)
+        ]
+        ls = norm.line_starts
+        for li, a, b, r, sv in zip(cols.line, cols.start, cols.end, cols.rule, cols.severity, strict=True):
+            rule = self.rules[r]
+            lo, hi = int(norm.first[a] - ls[li]), int(norm.last[b] - ls[li] + 1)
+            results[li].hits.append(
+                Hit(
+                    lo,
+                    hi,
+                    safe[li][lo:hi],
+                    rule.id,
+                    rule.category,
+                    SEVERITIES[sv],
+                    rule.law,
+                    rule.suggestion,
+                    rule.explanation,
+                )
+            )
+        c_start, c_end, c_rule, a_start, a_end, a_rule = cleared
+        for a, b, r in zip(c_start, c_end, c_rule, strict=True):
+            li = int(np.searchsorted(ls, norm.first[a], side="right") - 1)
+            by = next(
+                (
+                    self.allow[ar].id
+                    for x, y, ar in zip(a_start, a_end, a_rule, strict=True)
+                    if x <= b and y >= a
+                ),
+                "",
+            )
+            lo, hi = int(norm.first[a] - ls[li]), int(norm.last[b] - ls[li] + 1)
+            results[li].cleared.append(Cleared(lo, hi, safe[li][lo:hi], self.rules[r].id, by))
+        return results
+
+
+_LOOKBEHIND = re.compile(r"\(\?<[!=](?:[^()\\]|\\.)*\)")
+
+
+class _Regex:
+    """A lexicon regex, scanned fast: leading lookbehinds stop ``re`` from jumping to the first literal,
+    so the rest is searched alone and each candidate is confirmed with the whole pattern at its start."""
+
+    def __init__(self, pattern: str):
+        self.full = re.compile(pattern)
+        rest, n = pattern, 0
+        while m := _LOOKBEHIND.match(rest):
+            rest, n = rest[m.end() :], n + 1
+        self.rest = re.compile(rest) if n and rest else None
+
+    def spans(self, s: str) -> list[tuple[int, int]]:
+        if self.rest is None:
+            return [m.span() for m in self.full.finditer(s) if m.end() > m.start()]
+        out, pos = [], 0
+        while (m := self.rest.search(s, pos)) is not None:
+            full = self.full.match(s, m.start())
+            if full is not None and full.end() > full.start():
+                out.append(full.span())
+                pos = full.end()
+            else:
+                pos = m.start() + 1
+        return out
+
+
+def _pinyin_variants(pattern: str, cap: int = 64) -> list[str]:
+    """The pattern with any of its Chinese characters written in toneless pinyin (免检 → mian检, mianjian)."""
+    from pypinyin import lazy_pinyin
+
+    spelled = [lazy_pinyin(ch)[0] if "\u4e00" <= ch <= "\u9fff" else ch for ch in pattern]
+    options = [(ch,) if sp == ch else (ch, sp) for ch, sp in zip(pattern, spelled, strict=True)]
+    return ["".join(v) for v in itertools.islice(itertools.product(*options), cap)]
+
+
+def _outermost(line, cat, start, end) -> np.ndarray:
+    """Within one line and category keep the outermost of nested matches (全网最低价 over 最低价)."""
+    keep = np.ones(start.size, dtype=bool)
+    group, reach = None, -1
+    for i in np.lexsort((-(end - start), start, cat, line)):
+        if (line[i], cat[i]) != group:
+            group, reach = (line[i], cat[i]), -1
+        if end[i] <= reach:
+            keep[i] = False
+        else:
+            reach = end[i]
+    return keep
+
+
+@dataclass
+class Score:
+    category: str
+    labelled: int  # lines labelled with the category
+    flagged: int  # lines the scanner flagged (block or review) with it
+    true_positive: int
+
+    @property
+    def precision(self) -> float:
+        return self.true_positive / self.flagged if self.flagged else 1.0
+
+    @property
+    def recall(self) -> float:
+        return self.true_positive / self.labelled if self.labelled else 1.0
+
+
+@dataclass
+class Evaluation:
+    lines: int
+    scores: list[Score]
+    mistakes: list[tuple[str, set[str], set[str]]]  # text, labelled, flagged — where they differ
+
+
+def read_labelled(path: str | Path) -> list[tuple[str, set[str]]]:
+    """A labelled set: TSV with a header, columns text and categories (comma-separated, empty = clean)."""
+    import csv
+
+    with open(path, encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE))
+    if not rows or "text" not in rows[0] or "categories" not in rows[0]:
+        raise LexiconError(
+            f"{path}: 需要表头 text 与 categories a TSV with columns 'text' and 'categories' is expected"
+        )
+    return [(r["text"], {c.strip() for c in (r["categories"] or "").split(",") if c.strip()}) for r in rows]
+
+
+def evaluate(items: Sequence[tuple[str, set[str]]], scanner: Scanner) -> Evaluation:
+    """Line-level precision and recall per category; a line counts as flagged for a category when it has
+    a block or review hit of that category (warn hits are advice, not flags)."""
+    results = scanner.scan([t for t, _ in items])
+    flagged = [{h.category for h in r.hits if h.severity != "warn"} for r in results]
+    scores = []
+    for cat in scanner.lexicon.categories:
+        lab = sum(cat in want for _, want in items)
+        got = sum(cat in f for f in flagged)
+        tp = sum(cat in f and cat in want for (_, want), f in zip(items, flagged, strict=True))
+        scores.append(Score(cat, lab, got, tp))
+    mistakes = [(t, want, f) for (t, want), f in zip(items, flagged, strict=True) if want != f]
+    return Evaluation(len(items), scores, mistakes)
+
+
+@cache
+def default_scanner() -> Scanner:
+    return Scanner()
+
+
+def project_scanner(lexicon: str | None = None, user_rules: str | None = None) -> Scanner:
+    """The scanner this project uses: liveops.toml's [compliance] lexicon and rules files when they
+    exist (a newer lexicon release, the user's own rules and allow-words), else the packaged lexicon."""
+    from .store import Settings
+
+    s = Settings.load()
+    lex_file = lexicon or (s.lexicon if Path(s.lexicon).is_file() else None)
+    rules_file = user_rules or (s.user_rules if Path(s.user_rules).is_file() else None)
+    if not lex_file and not rules_file:
+        return default_scanner()
+    return Scanner(Lexicon.load(lex_file, rules_file))
+
+
+def scan(texts: Iterable[str | None], scanner: Scanner | None = None) -> list[ScanResult]:
+    """Scan texts (scripts, transcript lines, danmaku) with the packaged lexicon unless a scanner is given."""
+    return (scanner or default_scanner()).scan(texts)
