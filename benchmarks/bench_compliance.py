@@ -47,13 +47,17 @@ def main() -> None:
     args = ap.parse_args()
     t0 = time.perf_counter()
     sc = Scanner()
-    print(f"lexicon {sc.lexicon.version}: {len(sc.rules)} rules, {sc.lexicon.pattern_count} patterns; compile {time.perf_counter() - t0:.2f}s")
+    print(
+        f"lexicon {sc.lexicon.version}: {len(sc.rules)} rules, {sc.lexicon.pattern_count} patterns; compile {time.perf_counter() - t0:.2f}s"
+    )
     lines = danmaku(args.lines)
     sc.scan_columns(lines[:1000])  # warm the tables
     secs, (cols, _, _) = best(lambda: sc.scan_columns(lines))
     rate = len(lines) / secs
     lined = np.unique(cols.line).size
-    print(f"scanner (normalised, allow-list, qualifiers): {len(lines):,} lines in {secs:.2f}s = {rate / 1e3:,.0f}k lines/s · {cols.line.size:,} hits on {lined:,} lines")
+    print(
+        f"scanner (normalised, allow-list, qualifiers): {len(lines):,} lines in {secs:.2f}s = {rate / 1e3:,.0f}k lines/s · {cols.line.size:,} hits on {lined:,} lines"
+    )
 
     words = sorted({p for r in sc.rules for p in r.patterns}, key=len, reverse=True)
     naive = re.compile("|".join(map(re.escape, words)) + "|" + "|".join(x for r in sc.rules for x in r.regex))
@@ -66,8 +70,12 @@ def main() -> None:
         return n
 
     nsecs, nhits = best(run_naive, repeat=1)
-    print(f"naive regex alternation (no normalisation, no allow-list): {len(lines) / nsecs / 1e3:,.0f}k lines/s · {nhits:,} matches")
-    print(f"ratio scanner / naive: {nsecs / secs:.1f}×  (target ≥ 300k lines/s per core: {'met' if rate >= 300_000 else 'NOT met'})")
+    print(
+        f"naive regex alternation (no normalisation, no allow-list): {len(lines) / nsecs / 1e3:,.0f}k lines/s · {nhits:,} matches"
+    )
+    print(
+        f"ratio scanner / naive: {nsecs / secs:.1f}×  (target ≥ 300k lines/s per core: {'met' if rate >= 300_000 else 'NOT met'})"
+    )
 
     # storing: a whole show's comments and transcripts scanned, hits inserted and audit-logged
     path = show_file(200_000, 120)
@@ -75,11 +83,15 @@ def main() -> None:
         db = os.path.join(d, "b.duckdb")
         log = EventLog(db)
         log.ingest(str(path))
-        n = log.con.execute("SELECT count(*) FROM events WHERE type IN ('comment', 'transcript')").fetchall()[0][0]
+        n = log.con.execute("SELECT count(*) FROM events WHERE type IN ('comment', 'transcript')").fetchall()[
+            0
+        ][0]
         t0 = time.perf_counter()
         r = CS.refresh(log.con, sc, db)
         secs = time.perf_counter() - t0
-        print(f"ingest-time scan of a show: {n:,} text events, {r.hits:,} hits stored + audit-logged in {secs:.2f}s")
+        print(
+            f"ingest-time scan of a show: {n:,} text events, {r.hits:,} hits stored + audit-logged in {secs:.2f}s"
+        )
         log.close()
     duckdb.default_connection().close()
 

@@ -28,14 +28,18 @@ def main() -> None:
         print("| category | labelled | flagged | correct | precision | recall |")
         print("|---|---:|---:|---:|---:|---:|")
         for s in ev.scores:
-            print(f"| {s.category} | {s.labelled} | {s.flagged} | {s.true_positive} | {s.precision:.3f} | {s.recall:.3f} |")
+            print(
+                f"| {s.category} | {s.labelled} | {s.flagged} | {s.true_positive} | {s.precision:.3f} | {s.recall:.3f} |"
+            )
         tp = sum(s.true_positive for s in ev.scores)
         fl = sum(s.flagged for s in ev.scores)
         lab = sum(s.labelled for s in ev.scores)
         print(f"| **all (micro)** | {lab} | {fl} | {tp} | {tp / fl:.3f} | {tp / lab:.3f} |")
         clean = [(t, w) for t, w in items if not w]
         wrong = sum(1 for t, w, f in ev.mistakes if not w)
-        print(f"\nClean lines flagged: {wrong} of {len(clean)}. Lines judged wrongly: {len(ev.mistakes)} of {ev.lines}.\n")
+        print(
+            f"\nClean lines flagged: {wrong} of {len(clean)}. Lines judged wrongly: {len(ev.mistakes)} of {ev.lines}.\n"
+        )
 
 
 if __name__ == "__main__":

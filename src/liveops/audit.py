@@ -21,6 +21,8 @@ import duckdb
 import orjson
 import pyarrow as pa
 
+from .ingest import _transaction
+
 GENESIS = "0" * 64
 
 AUDIT_DDL = """
@@ -59,13 +61,8 @@ def head_path(db_path: str) -> Path | None:
 @contextmanager
 def transaction(con: duckdb.DuckDBPyConnection, db_path: str = ":memory:") -> Iterator[None]:
     """The data and its audit records commit together; the head file is written only after the commit."""
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with _transaction(con):
         yield
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    con.execute("COMMIT")
     write_head(con, db_path)
 
 

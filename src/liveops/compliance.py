@@ -123,6 +123,7 @@ def normalise_batch(texts: Sequence[str]) -> Normalised:
         head[0] = True
         np.not_equal(codes[1:], codes[:-1], out=head[1:])
         head |= (codes >= 0x30) & (codes <= 0x39)  # digit runs are numbers (phone, 100%), never collapsed
+        head |= codes == ord(SEP)  # one separator per text, even when a text normalises to nothing
         runs = np.flatnonzero(head)
         tail = np.empty_like(runs)
         tail[:-1] = runs[1:] - 1
@@ -136,6 +137,11 @@ def normalise_batch(texts: Sequence[str]) -> Normalised:
 def normalise(text: str) -> str:
     """The normalised form of one text (what the lexicon's patterns are matched against)."""
     return normalise_batch([text]).text
+
+
+def normalise_many(texts: Sequence[str]) -> list[str]:
+    """The normalised form of each text, in one pass."""
+    return normalise_batch(list(texts)).text.split(SEP) if texts else []
 
 
 # -- lexicon ------------------------------------------------------------------------------------
@@ -307,12 +313,13 @@ class Lexicon:
                     f"{r.origin}: 规则 ID 重复 duplicate rule id '{r.id}' (also in {seen[r.id]})"
                 )
             seen[r.id] = r.origin
-            for p in r.patterns:
-                if len(normalise(p)) < 2:
-                    raise LexiconError(
-                        f"{r.origin}: rule {r.id}: 模式 '{p}' 归一化后不足两个字 pattern normalises to "
-                        f"'{normalise(p)}', shorter than 2 characters (symbols are dropped, repeats collapsed)"
-                    )
+        pairs = [(r, p) for r in [*self.rules, *self.allow] for p in r.patterns]
+        for (r, p), n in zip(pairs, normalise_many([p for _, p in pairs]), strict=True):
+            if len(n) < 2:
+                raise LexiconError(
+                    f"{r.origin}: rule {r.id}: 模式 '{p}' 归一化后不足两个字 pattern normalises to "
+                    f"'{n}', shorter than 2 characters (symbols are dropped, repeats collapsed)"
+                )
 
 
 def read_yaml(path: str | Path) -> Any:
@@ -513,13 +520,10 @@ class Scanner:
         self._qualifiable = np.array([r.qualifiable for r in self.rules], dtype=bool)
         self._exempt = np.array([lex.categories[r.category].exemptable for r in self.rules], dtype=bool)
         self._cat = np.array([list(lex.categories).index(r.category) for r in self.rules], dtype=np.int16)
-        entries: dict[str, list[tuple[int, int]]] = {}
+        raw: list[tuple[str, int, int]] = []
 
         def add(pattern: str, kind: int, idx: int) -> None:
-            p = normalise(pattern)
-            if SEP in p or len(p) < 2:
-                return
-            entries.setdefault(p, []).append((kind, idx))
+            raw.append((pattern.replace(SEP, " "), kind, idx))
 
         for i, r in enumerate(self.rules):
             for p in r.patterns:
@@ -535,6 +539,10 @@ class Scanner:
                 add(p, _KIND_ALLOW, i)
         for p in lex.qualifier_patterns:
             add(p, _KIND_QUAL, 0)
+        entries: dict[str, list[tuple[int, int]]] = {}
+        for (_, kind, idx), p in zip(raw, normalise_many([p for p, _, _ in raw]), strict=True):
+            if len(p) >= 2:
+                entries.setdefault(p, []).append((kind, idx))
         self._patterns = list(entries)
         self._targets = [entries[p] for p in self._patterns]
         self._plen = np.array([len(p) for p in self._patterns], dtype=np.int64)
@@ -730,11 +738,16 @@ class _Regex:
         return out
 
 
-def _pinyin_variants(pattern: str, cap: int = 64) -> list[str]:
-    """The pattern with any of its Chinese characters written in toneless pinyin (免检 → mian检, mianjian)."""
+@cache
+def _spell(ch: str) -> str:
     from pypinyin import lazy_pinyin
 
-    spelled = [lazy_pinyin(ch)[0] if "\u4e00" <= ch <= "\u9fff" else ch for ch in pattern]
+    return lazy_pinyin(ch)[0]
+
+
+def _pinyin_variants(pattern: str, cap: int = 64) -> list[str]:
+    """The pattern with any of its Chinese characters written in toneless pinyin (免检 → mian检, mianjian)."""
+    spelled = [_spell(ch) if "\u4e00" <= ch <= "\u9fff" else ch for ch in pattern]
     options = [(ch,) if sp == ch else (ch, sp) for ch, sp in zip(pattern, spelled, strict=True)]
     return ["".join(v) for v in itertools.islice(itertools.product(*options), cap)]
 
