@@ -58,6 +58,7 @@ CREATE TABLE IF NOT EXISTS compliance_scans (
 );
 """
 
+TOP_COLUMNS = ("ts", "kind", "matched", "text", "rule", "category", "severity", "suggestion")
 HIT_COLUMNS = (
     "hit_id",
     "event_id",
@@ -438,7 +439,7 @@ def summary(con: duckdb.DuckDBPyConnection, session_id: str) -> dict[str, pd.Dat
                FROM compliance_hits WHERE session_id = ? AND kind = 'transcript' GROUP BY ALL ORDER BY block DESC"""
         ),
         "top": q(
-            """SELECT ts, kind, matched, text, rule, category, severity, suggestion
+            f"""SELECT {", ".join(TOP_COLUMNS)}
                FROM compliance_hits WHERE session_id = ? AND severity <> 'warn'
                ORDER BY CASE severity WHEN 'block' THEN 0 ELSE 1 END, ts LIMIT 30"""
         ),

@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from . import analysis as A
+from . import compliance_store as CS
 from . import output as O
 from .comments import Comments
 from .metrics import CATALOG
@@ -1027,20 +1028,20 @@ def write_xlsx(rv: Review, path: str | Path) -> Path:
         al = rv.alerts.copy()
         al.columns = ["时间 Time", "级别 Severity", "规则 Rule", "告警 Alert", "Alert (English)"]
         _frame_sheet(xw, "alerts", al, rv.tz, f, labels=False)
-        if rv.compliance is not None:
-            hits = rv.compliance.top.copy()
-            hits["ts"] = _naive_local(hits["ts"], rv.tz) if len(hits) else hits["ts"]
-            hits.columns = [
-                "时间 Time",
-                "来源 Kind",
-                "命中 Matched",
-                "原文 Text",
-                "规则 Rule",
-                "类别 Category",
-                "级别 Severity",
-                "建议 Suggestion",
-            ]
-            _frame_sheet(xw, "compliance", hits, rv.tz, f, labels=False)
+        # the compliance sheet is always there, empty when the store has no hits
+        hits = rv.compliance.top.copy() if rv.compliance is not None else pd.DataFrame(columns=CS.TOP_COLUMNS)
+        hits["ts"] = _naive_local(hits["ts"], rv.tz) if len(hits) else hits["ts"]
+        hits.columns = [
+            "时间 Time",
+            "来源 Kind",
+            "命中 Matched",
+            "原文 Text",
+            "规则 Rule",
+            "类别 Category",
+            "级别 Severity",
+            "建议 Suggestion",
+        ]
+        _frame_sheet(xw, "compliance", hits, rv.tz, f, labels=False)
         _suggestion_sheet(xw, rv, f)
     return p
 
