@@ -621,8 +621,7 @@ class Scanner:
         if lower.any():
             qual_lines = self._qualified_lines(s, norm, kind == _KIND_QUAL, start, len(texts))
             sev[lower & qual_lines[line]] = 1
-        keep = _outermost(line, self._cat[d_rule], d_start, d_end)
-        cols = HitColumns(line[keep], d_start[keep], d_end[keep], d_rule[keep], sev[keep])
+        cols = _merge_overlaps(HitColumns(line, d_start, d_end, d_rule, sev), self._cat[d_rule])
         order = np.lexsort((cols.rule, cols.start, cols.line))
         return (
             HitColumns(*(a[order] for a in (cols.line, cols.start, cols.end, cols.rule, cols.severity))),
@@ -752,18 +751,25 @@ def _pinyin_variants(pattern: str, cap: int = 64) -> list[str]:
     return ["".join(v) for v in itertools.islice(itertools.product(*options), cap)]
 
 
-def _outermost(line, cat, start, end) -> np.ndarray:
-    """Within one line and category keep the outermost of nested matches (全网最低价 over 最低价)."""
-    keep = np.ones(start.size, dtype=bool)
-    group, reach = None, -1
-    for i in np.lexsort((-(end - start), start, cat, line)):
-        if (line[i], cat[i]) != group:
-            group, reach = (line[i], cat[i]), -1
-        if end[i] <= reach:
-            keep[i] = False
+def _merge_overlaps(h: HitColumns, cat: np.ndarray) -> HitColumns:
+    """Within one line and category, overlapping matches are one hit: 全网最低价 over 最低价, 能治疗 rather
+    than 能治 + 治疗. The merged hit spans them all, keeps the longest match's rule and the worst severity."""
+    if h.line.size < 2:
+        return h
+    out: list[list[int]] = []  # line, start, end, rule, severity, longest length
+    group = None
+    for i in np.lexsort((-(h.end - h.start), h.start, cat, h.line)):
+        li, a, b, r, sv = int(h.line[i]), int(h.start[i]), int(h.end[i]), int(h.rule[i]), int(h.severity[i])
+        if (li, cat[i]) == group and a <= out[-1][2]:
+            m = out[-1]
+            if b - a > m[5]:
+                m[3], m[5] = r, b - a
+            m[2], m[4] = max(m[2], b), min(m[4], sv)
         else:
-            reach = end[i]
-    return keep
+            group = (li, cat[i])
+            out.append([li, a, b, r, sv, b - a])
+    arr = np.array(out, dtype=np.int64)
+    return HitColumns(arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3], arr[:, 4].astype(np.int8))
 
 
 @dataclass
