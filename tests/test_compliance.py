@@ -166,10 +166,16 @@ def test_partly_overlapping_matches_of_one_category_become_one_hit():
     from liveops.compliance import HitColumns, _merge_overlaps
 
     # line 0: 能治 [0,1] and 治疗 [1,2] (medical, cat 1) overlap; 湿疹 [3,4] does not; 最好 [0,1] is cat 0
-    h = HitColumns(*(np.array(x) for x in ([0, 0, 0, 0], [0, 1, 3, 0], [1, 2, 4, 1], [7, 8, 9, 3], [1, 0, 1, 0])))
+    h = HitColumns(
+        *(np.array(x) for x in ([0, 0, 0, 0], [0, 1, 3, 0], [1, 2, 4, 1], [7, 8, 9, 3], [1, 0, 1, 0]))
+    )
     m = _merge_overlaps(h, np.array([1, 1, 1, 0]))
     got = sorted(zip(m.start.tolist(), m.end.tolist(), m.rule.tolist(), m.severity.tolist(), strict=True))
-    assert got == [(0, 1, 3, 0), (0, 2, 7, 0), (3, 4, 9, 1)]  # merged span, first longest rule, worst severity
+    assert got == [
+        (0, 1, 3, 0),
+        (0, 2, 7, 0),
+        (3, 4, 9, 1),
+    ]  # merged span, first longest rule, worst severity
 
 
 # -- batches: scanning many texts at once equals scanning each -----------------------------------
