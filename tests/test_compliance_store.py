@@ -251,6 +251,18 @@ def test_server_scans_batches_and_raises_block_alerts(tmp_path):
         alerts = c.get("/v1/sessions/s1/alerts", headers=v).json()
         rules = {a["rule"] for a in alerts if a["source"] == "compliance"}
         assert {"compliance.off_platform", "compliance.absolute_claim"} <= rules
+        # the same hits over the API, and texts checked on request (as `liveops check --format json`)
+        got = c.get("/v1/sessions/s1/compliance", headers=v).json()
+        assert {x["event_id"] for x in got} == {"b2", "b3"}
+        assert c.get("/v1/sessions/s1/compliance?severity=review", headers=v).json() == [
+            x for x in got if x["severity"] == "review"
+        ]
+        assert c.get("/v1/sessions/nope/compliance", headers=v).status_code == 404
+        r = c.post("/v1/check", json={"texts": ["最*好的面霜", "上第一个链接"]}, headers=v)
+        assert r.status_code == 200
+        assert [[x["matched"] for x in row["hits"]] for row in r.json()] == [["最*好"], []]
+        assert c.post("/v1/check", json={"texts": ["你好"]}, headers=h).status_code == 403  # ingest-only token
+        assert c.post("/v1/check", json={"text": "x"}, headers=v).status_code in (400, 422)
         # a re-post stores no hit twice
         c.post("/v1/events", content=orjson.dumps(rows), headers=h)
     with EventLog(db) as log:

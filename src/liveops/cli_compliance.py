@@ -85,7 +85,7 @@ def check(
     rules: RulesOpt = None,
 ) -> None:
     """合规检查 Check scripts, transcript lines or danmaku against the ad-law lexicon (exit 3 on any block hit)."""
-    from .compliance import MAX_TEXT
+    from .compliance import MAX_TEXT, result_rows
 
     if (text is None) == (file is None):
         raise _fail("请给出文本或 --file give a TEXT or --file FILE (not both)")
@@ -98,13 +98,7 @@ def check(
         elif r.text == "" and r.error is None:
             r.error = "空行，无内容可检查 empty line, nothing to check"
     if fmt == Fmt.json:
-        rows = []
-        for r in results:
-            row = {"text": r.text, "hits": [O.plain(h) for h in r.hits]}
-            if r.error:
-                row["warning"] = r.error
-            rows.append(row)
-        O.print_json(rows)
+        O.print_json(result_rows(results))
     else:
         t = Table(title=f"合规检查 Compliance check · 词库 lexicon {scanner.lexicon.version}")
         for c in (

@@ -494,6 +494,18 @@ class ScanResult:
         return any(h.severity == "block" for h in self.hits)
 
 
+def result_rows(results: Sequence[ScanResult]) -> list[dict[str, Any]]:
+    """The JSON contract of ``liveops check`` and ``POST /v1/check``: one object per text."""
+    keys = ("start", "end", "matched", "rule", "category", "severity", "law", "suggestion", "explanation")
+    rows = []
+    for r in results:
+        row: dict[str, Any] = {"text": r.text, "hits": [{k: getattr(h, k) for k in keys} for h in r.hits]}
+        if r.error:
+            row["warning"] = r.error
+        rows.append(row)
+    return rows
+
+
 @dataclass
 class HitColumns:
     """Hits of a batch as arrays (the storage path); ``rule`` indexes ``Scanner.rules``."""

@@ -44,7 +44,7 @@ from . import output as O
 from . import review_tables as RT
 from .alerts import Alert, AlertLog, evaluate, load_rules
 from .api import Workspace
-from .compliance import project_scanner
+from .compliance import project_scanner, result_rows
 from .ingest import IngestResult, ingest_lines
 from .live import LiveHub, LiveSession
 from .store import EventLog, Settings
@@ -63,6 +63,10 @@ class ServerConfig:
 
 
 log = logging.getLogger("liveops.web")
+
+
+class CheckRequest(BaseModel):
+    texts: list[str]
 
 
 class TokenRequest(BaseModel):
@@ -609,6 +613,37 @@ def create_app(db: str | Path, config: ServerConfig | None = None) -> FastAPI:
     @app.get("/v1/sessions/{session_id}/alerts", tags=["query"], summary="告警 Alerts raised during the show")
     def get_alerts(session_id: str, tok: Reader) -> Response:
         return _query(lambda ws: ws.alerts(session_id))
+
+    @app.get(
+        "/v1/sessions/{session_id}/compliance",
+        tags=["compliance"],
+        summary="合规命中 Compliance hits of a session (as `liveops compliance hits --format json`)",
+    )
+    def get_compliance(
+        session_id: str, tok: Reader, severity: str | None = None, category: str | None = None
+    ) -> Response:
+        cur = server.log.con.cursor()
+        try:
+            if not cur.execute("SELECT count(*) FROM events WHERE session_id = ?", [session_id]).fetchall()[
+                0
+            ][0]:
+                return _error(404, f"未找到场次 session not found: {session_id}")
+            return _json(CS.hits(cur, session_id, severity, category))
+        finally:
+            cur.close()
+
+    @app.post(
+        "/v1/check",
+        tags=["compliance"],
+        summary="合规检查 Check texts (scripts, lines, danmaku) against the lexicon; as `liveops check --format json`",
+    )
+    def post_check(body: CheckRequest, tok: Reader) -> Response:
+        if len(body.texts) > server.config.max_events:
+            return _error(
+                413,
+                f"一次最多 {server.config.max_events} 条 at most {server.config.max_events} texts per request",
+            )
+        return _json(result_rows(server.scanner.scan(body.texts)))
 
     # -- tokens (admin) -----------------------------------------------------------------------
     def _token_row(t: Token) -> dict:
