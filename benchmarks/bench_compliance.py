@@ -77,6 +77,16 @@ def main() -> None:
         f"ratio scanner / naive: {nsecs / secs:.1f}×  (target ≥ 300k lines/s per core: {'met' if rate >= 300_000 else 'NOT met'})"
     )
 
+    # the n-gram model (scripts, transcripts, `check`): trained once, then per line
+    from liveops.compliance_model import ModelScanner
+
+    t0 = time.perf_counter()
+    both = ModelScanner(sc)
+    train = time.perf_counter() - t0
+    sample = lines[:20_000]
+    msecs, _ = best(lambda: both.scan(sample), repeat=1)
+    print(f"lexicon + n-gram model: trained in {train:.2f}s; {len(sample) / msecs / 1e3:,.1f}k lines/s")
+
     # storing: a whole show's comments and transcripts scanned, hits inserted and audit-logged
     path = show_file(200_000, 120)
     with tempfile.TemporaryDirectory() as d:

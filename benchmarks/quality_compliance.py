@@ -1,45 +1,55 @@
-"""Line-level precision and recall of the packaged lexicon per category, on each labelled set in
-tests/data (printed as the Markdown tables of docs/compliance.md)."""
+"""Line-level precision and recall per category, lexicon alone and lexicon + n-gram model, on each
+labelled set (printed as the Markdown tables of docs/compliance.md)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from liveops.compliance import default_scanner, evaluate, read_labelled
+from liveops.compliance_model import ModelScanner
 
-DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
+ROOT = Path(__file__).resolve().parent.parent
 SETS = [
-    ("compliance_labelled.tsv", "dev — the lexicon was tuned on it"),
-    ("compliance_holdout.tsv", "held-out 1 — written blind; its misses were later looked at"),
-    ("compliance_holdout2.tsv", "held-out 2 — written blind, never used for tuning"),
+    (ROOT / "src/liveops/compliance_data/dev.tsv", "lexicon tuned on it; model trained on it"),
+    (ROOT / "src/liveops/compliance_data/holdout1.tsv", "lexicon tuned on it later; model trained on it"),
+    (
+        ROOT / "src/liveops/compliance_data/holdout2.tsv",
+        "viewed after the lexicon was final; model trained on it",
+    ),
+    (ROOT / "tests/data/compliance_holdout3.tsv", "written blind, never used for tuning or training"),
 ]
+
+
+def table(ev) -> None:
+    print("| category | labelled | flagged | correct | precision | recall |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for s in ev.scores:
+        print(
+            f"| {s.category} | {s.labelled} | {s.flagged} | {s.true_positive} | {s.precision:.3f} | {s.recall:.3f} |"
+        )
+    tp = sum(s.true_positive for s in ev.scores)
+    fl = sum(s.flagged for s in ev.scores)
+    lab = sum(s.labelled for s in ev.scores)
+    print(f"| **all (micro)** | {lab} | {fl} | {tp} | {tp / fl:.3f} | {tp / lab:.3f} |")
 
 
 def main() -> None:
     sc = default_scanner()
+    both = ModelScanner(sc)
     print(f"lexicon {sc.lexicon.version}: {len(sc.rules)} rules, {sc.lexicon.pattern_count} patterns\n")
-    for name, what in SETS:
-        path = DATA / name
+    for path, what in SETS:
         if not path.exists():
             continue
         items = read_labelled(path)
-        ev = evaluate(items, sc)
-        print(f"### `{name}` ({ev.lines} lines; {what})\n")
-        print("| category | labelled | flagged | correct | precision | recall |")
-        print("|---|---:|---:|---:|---:|---:|")
-        for s in ev.scores:
+        for label, scanner in (("lexicon", sc), ("lexicon + model", both)):
+            ev = evaluate(items, scanner)
+            print(f"#### `{path.name}` — {label} ({ev.lines} lines; {what})\n")
+            table(ev)
+            wrong = sum(1 for _, w, _ in ev.mistakes if not w)
+            clean = sum(1 for _, w in items if not w)
             print(
-                f"| {s.category} | {s.labelled} | {s.flagged} | {s.true_positive} | {s.precision:.3f} | {s.recall:.3f} |"
+                f"\nClean lines flagged: {wrong} of {clean}. Lines judged wrongly: {len(ev.mistakes)} of {ev.lines}.\n"
             )
-        tp = sum(s.true_positive for s in ev.scores)
-        fl = sum(s.flagged for s in ev.scores)
-        lab = sum(s.labelled for s in ev.scores)
-        print(f"| **all (micro)** | {lab} | {fl} | {tp} | {tp / fl:.3f} | {tp / lab:.3f} |")
-        clean = [(t, w) for t, w in items if not w]
-        wrong = sum(1 for t, w, f in ev.mistakes if not w)
-        print(
-            f"\nClean lines flagged: {wrong} of {len(clean)}. Lines judged wrongly: {len(ev.mistakes)} of {ev.lines}.\n"
-        )
 
 
 if __name__ == "__main__":

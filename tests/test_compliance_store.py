@@ -50,6 +50,10 @@ def test_hits_are_linked_to_their_events(shows):
     assert rows and len(rows) == con.execute("SELECT count(*) FROM compliance_hits").fetchall()[0][0]
     for _, htext, etext, a, b, matched, kind, typ in rows:
         assert htext == etext and etext[a:b] == matched and kind == typ
+    model_kinds = {
+        k for (k,) in con.execute("SELECT kind FROM compliance_hits WHERE rule LIKE 'model.%'").fetchall()
+    }
+    assert model_kinds <= {"transcript"}  # the n-gram model reads the streamer's lines, not danmaku
     flagged = {e for e, *_ in rows}
     assert {v["event_id"] for v in truth["violations"]} <= flagged
     con.close()
@@ -261,7 +265,9 @@ def test_server_scans_batches_and_raises_block_alerts(tmp_path):
         r = c.post("/v1/check", json={"texts": ["最*好的面霜", "上第一个链接"]}, headers=v)
         assert r.status_code == 200
         assert [[x["matched"] for x in row["hits"]] for row in r.json()] == [["最*好"], []]
-        assert c.post("/v1/check", json={"texts": ["你好"]}, headers=h).status_code == 403  # ingest-only token
+        assert (
+            c.post("/v1/check", json={"texts": ["你好"]}, headers=h).status_code == 403
+        )  # ingest-only token
         assert c.post("/v1/check", json={"text": "x"}, headers=v).status_code in (400, 422)
         # a re-post stores no hit twice
         c.post("/v1/events", content=orjson.dumps(rows), headers=h)

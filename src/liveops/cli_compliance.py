@@ -83,6 +83,9 @@ def check(
     fmt: Annotated[Fmt, typer.Option("--format", "-f")] = Fmt.table,
     lexicon: LexOpt = None,
     rules: RulesOpt = None,
+    model: Annotated[
+        bool, typer.Option("--model/--no-model", help="模型复核 also ask the n-gram model (review hits only)")
+    ] = True,
 ) -> None:
     """合规检查 Check scripts, transcript lines or danmaku against the ad-law lexicon (exit 3 on any block hit)."""
     from .compliance import MAX_TEXT, result_rows
@@ -91,6 +94,10 @@ def check(
         raise _fail("请给出文本或 --file give a TEXT or --file FILE (not both)")
     items = [(text, None)] if text is not None else _read_lines(file)
     scanner = _scanner(lexicon, rules)
+    if model:
+        from .compliance_model import ModelScanner
+
+        scanner = ModelScanner(scanner)
     results = scanner.scan([t for t, _ in items])
     for r, (_, problem) in zip(results, items, strict=True):
         if problem:

@@ -20,6 +20,7 @@ from rich.table import Table
 from . import output as O
 from . import script_review as SR
 from .cli_common import DbOpt, Fmt, _fail, err, out
+from .compliance_model import ModelScanner
 from .ingest import IngestError
 from .store import EventLog, resolve_db
 
@@ -169,7 +170,7 @@ def submit_cmd(
     from .compliance import LexiconError, project_scanner
 
     try:
-        scanner = project_scanner()
+        scanner = ModelScanner(project_scanner())  # the lexicon, and the model for what it misses
     except LexiconError as e:
         raise _fail(f"合规词库错误 compliance lexicon error: {e}") from e
     log = _open(db, write=True)

@@ -107,23 +107,54 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(audit.AUDIT_DDL)
 
 
-def hits_of(scanner: Scanner, rows: pa.Table) -> pa.Table:
+def hits_of(scanner: Scanner, rows: pa.Table, model: bool = True) -> pa.Table:
     """Scan the ``text`` of event rows (event_id, session_id, room_id, ts, type, user_id, text,
-    streamer_id) and return one row per hit, columns as ``compliance_hits``."""
-    texts = rows.column("text").to_pylist()
-    cols, norm, _ = scanner.scan_columns(["" if t is None else t for t in texts])
-    line = cols.line
-    ls = norm.line_starts[line]
-    start = (norm.first[cols.start] - ls).astype(np.int32)
-    end = (norm.last[cols.end] - ls + 1).astype(np.int32)
+    streamer_id) and return one row per hit, columns as ``compliance_hits``.
+
+    Every line goes through the lexicon; the streamer's transcript lines also through the n-gram model,
+    whose hits (review only) cover the whole line."""
+    texts = ["" if t is None else t for t in rows.column("text").to_pylist()]
+    cols, norm, _ = scanner.scan_columns(texts)
+    ls = norm.line_starts[cols.line]
     rules = scanner.rules
+    line = cols.line.tolist()
+    start = (norm.first[cols.start] - ls).tolist()
+    end = (norm.last[cols.end] - ls + 1).tolist()
+    rule_ids = [rules[r].id for r in cols.rule]
+    cats = [rules[r].category for r in cols.rule]
+    sevs = [SEVERITIES[v] for v in cols.severity]
+    laws = [rules[r].law for r in cols.rule]
+    suggestions = [rules[r].suggestion for r in cols.rule]
+    transcript = np.flatnonzero(
+        np.asarray(pc.equal(rows.column("type"), "transcript").to_numpy(zero_copy_only=False))
+    )
+    if model and transcript.size:
+        from .compliance_model import default_model
+
+        flagged: dict[int, set[str]] = {}
+        for k, c, v in zip(line, cats, sevs, strict=True):
+            if v != "warn":
+                flagged.setdefault(k, set()).add(c)
+        ks = transcript.tolist()
+        extra = default_model(tuple(scanner.lexicon.categories)).review_hits(
+            [texts[k] for k in ks], [flagged.get(k, set()) for k in ks], scanner.lexicon
+        )
+        for k, hs in zip(ks, extra, strict=True):
+            for h in hs:
+                line.append(k)
+                start.append(h.start)
+                end.append(h.end)
+                rule_ids.append(h.rule)
+                cats.append(h.category)
+                sevs.append(h.severity)
+                laws.append(h.law)
+                suggestions.append(h.suggestion)
     take = pa.array(line, pa.int64())
     picked = {
-        k: rows.column(k).take(take) for k in ("event_id", "session_id", "room_id", "ts", "user_id", "text")
+        k: rows.column(k).take(take)
+        for k in ("event_id", "session_id", "room_id", "ts", "type", "user_id", "streamer_id", "text")
     }
     event_ids = picked["event_id"].to_pylist()
-    rule_ids = [rules[r].id for r in cols.rule]
-    matched = [texts[li][a:b] for li, a, b in zip(line, start, end, strict=True)]
     hit_ids = [
         hashlib.sha256(f"{e}\x1f{r}\x1f{a}".encode()).hexdigest()[:32]
         for e, r, a in zip(event_ids, rule_ids, start, strict=True)
@@ -136,18 +167,20 @@ def hits_of(scanner: Scanner, rows: pa.Table) -> pa.Table:
             "session_id": picked["session_id"],
             "room_id": picked["room_id"],
             "ts": picked["ts"],
-            "kind": rows.column("type").take(take),
+            "kind": picked["type"],
             "user_id": picked["user_id"],
-            "streamer_id": rows.column("streamer_id").take(take),
+            "streamer_id": picked["streamer_id"],
             "text": picked["text"],
             "start": pa.array(start, pa.int32()),
             "end": pa.array(end, pa.int32()),
-            "matched": pa.array(matched, pa.string()),
+            "matched": pa.array(
+                [texts[k][a:b] for k, a, b in zip(line, start, end, strict=True)], pa.string()
+            ),
             "rule": pa.array(rule_ids, pa.string()),
-            "category": pa.array([rules[r].category for r in cols.rule], pa.string()),
-            "severity": pa.array([SEVERITIES[s] for s in cols.severity], pa.string()),
-            "law": pa.array([rules[r].law for r in cols.rule], pa.string()),
-            "suggestion": pa.array([rules[r].suggestion for r in cols.rule], pa.string()),
+            "category": pa.array(cats, pa.string()),
+            "severity": pa.array(sevs, pa.string()),
+            "law": pa.array(laws, pa.string()),
+            "suggestion": pa.array(suggestions, pa.string()),
             "lexicon": pa.array([scanner.lexicon.version] * len(rule_ids), pa.string()),
             "scanned_at": pa.array([now] * len(rule_ids), pa.timestamp("us")),
         }

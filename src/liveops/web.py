@@ -45,6 +45,7 @@ from . import review_tables as RT
 from .alerts import Alert, AlertLog, evaluate, load_rules
 from .api import Workspace
 from .compliance import project_scanner, result_rows
+from .compliance_model import ModelScanner, default_model
 from .ingest import IngestResult, ingest_lines
 from .live import LiveHub, LiveSession
 from .store import EventLog, Settings
@@ -67,6 +68,7 @@ log = logging.getLogger("liveops.web")
 
 class CheckRequest(BaseModel):
     texts: list[str]
+    model: bool = True  # also the n-gram model's review hits
 
 
 class TokenRequest(BaseModel):
@@ -166,6 +168,7 @@ class Server:
         self.rules = load_rules(self.config.alert_rules or settings.alert_rules)  # before touching the store
         self.tz = self.config.timezone or settings.timezone
         self.scanner = project_scanner()  # a bad lexicon or rules file stops the start, before the store
+        default_model(tuple(self.scanner.lexicon.categories))  # trained now, not on the first transcript
         self.log = EventLog(db, pseudonymise_key=self.config.pseudonymise_key)
         self.tokens = TokenStore(tokens_path(db))
         self.limiter = RateLimiter(self.config.ingest_rate, self.config.max_events)
@@ -643,7 +646,8 @@ def create_app(db: str | Path, config: ServerConfig | None = None) -> FastAPI:
                 413,
                 f"一次最多 {server.config.max_events} 条 at most {server.config.max_events} texts per request",
             )
-        return _json(result_rows(server.scanner.scan(body.texts)))
+        scanner = ModelScanner(server.scanner) if body.model else server.scanner
+        return _json(result_rows(scanner.scan(body.texts)))
 
     # -- tokens (admin) -----------------------------------------------------------------------
     def _token_row(t: Token) -> dict:

@@ -1,0 +1,120 @@
+"""A learned second opinion beside the lexicon: character n-gram logistic regression per category.
+
+The lexicon catches what it has words for; streamers paraphrase. A classifier trained on the labelled
+lines shipped in ``compliance_data/`` (character 1–3-grams of the normalised text, TF-IDF, one logistic
+regression per category) catches some of the rest. Its hits are only ever ``review`` — a person decides —
+and are added only where the lexicon has no block or review hit of that category in that text. It costs
+far more per line than the lexicon, so it runs where lines are few and matter most: scripts, the
+streamer's transcript and ``liveops check``; danmaku are left to the lexicon.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+import numpy as np
+
+from .compliance import Hit, Lexicon, ScanResult, normalise_many, read_labelled
+
+TRAINING_SETS = ("dev.tsv", "holdout1.tsv", "holdout2.tsv")
+THRESHOLD = 0.6  # chance a category applies above which the model flags a line for review
+
+
+@dataclass
+class TextModel:
+    categories: list[str]
+    vectorizer: object
+    models: list[object]  # one classifier per category, None when the training data has one class only
+    threshold: float = THRESHOLD
+
+    @classmethod
+    def train(cls, items: Sequence[tuple[str, set[str]]], categories: Sequence[str]) -> TextModel:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+
+        vec = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True)
+        x = vec.fit_transform(normalise_many([t for t, _ in items]))
+        models = []
+        for c in categories:
+            y = np.array([c in want for _, want in items])
+            if y.all() or not y.any():
+                models.append(None)
+                continue
+            models.append(LogisticRegression(C=10, class_weight="balanced", max_iter=2000).fit(x, y))
+        return cls(list(categories), vec, models)
+
+    def probabilities(self, texts: Sequence[str]) -> np.ndarray:
+        """texts × categories: the chance that each category applies."""
+        out = np.zeros((len(texts), len(self.categories)))
+        if not texts:
+            return out
+        x = self.vectorizer.transform(normalise_many(texts))
+        for j, m in enumerate(self.models):
+            if m is not None:
+                out[:, j] = m.predict_proba(x)[:, 1]
+        return out
+
+    def review_hits(
+        self, texts: Sequence[str], flagged: Sequence[set[str]], lexicon: Lexicon
+    ) -> list[list[Hit]]:
+        """Per text, a ``review`` hit (the whole text) for each category the model sees above the threshold
+        and the lexicon did not already flag (``flagged``: the lexicon's block/review categories)."""
+        out: list[list[Hit]] = []
+        for text, seen, row in zip(texts, flagged, self.probabilities(texts), strict=True):
+            hits = []
+            for j in np.flatnonzero(row >= self.threshold):
+                cat = self.categories[j]
+                if cat in seen or not text:
+                    continue
+                c = lexicon.categories[cat]
+                hits.append(
+                    Hit(
+                        start=0,
+                        end=len(text),
+                        matched=text,
+                        rule=f"model.{cat}",
+                        category=cat,
+                        severity="review",
+                        law=c.law,
+                        suggestion=f"词库未命中，模型判断可能属于「{c.zh}」（{row[j]:.0%}），请人工复核 "
+                        f"— the model thinks this may be {c.en} ({row[j]:.0%}); a person should check it",
+                        explanation="字符片段模型（在标注语料上训练）的判断，不是词库规则 a character n-gram "
+                        "model trained on labelled lines, not a lexicon rule",
+                    )
+                )
+            out.append(hits)
+        return out
+
+    def add_hits(self, results: list[ScanResult], lexicon: Lexicon) -> list[ScanResult]:
+        flagged = [{h.category for h in r.hits if h.severity != "warn"} for r in results]
+        for r, extra in zip(
+            results, self.review_hits([r.text for r in results], flagged, lexicon), strict=True
+        ):
+            r.hits.extend(extra)
+        return results
+
+
+@cache
+def default_model(categories: tuple[str, ...]) -> TextModel:
+    """The model trained on the labelled lines shipped with the package (about a second, once)."""
+    items = []
+    base = resources.files("liveops").joinpath("compliance_data")
+    for name in TRAINING_SETS:
+        with resources.as_file(base.joinpath(name)) as path:
+            items += read_labelled(path)
+    return TextModel.train(items, categories)
+
+
+class ModelScanner:
+    """A scanner whose ``scan`` adds the model's review hits to the lexicon's (same interface)."""
+
+    def __init__(self, scanner):
+        self.scanner = scanner
+        self.lexicon = scanner.lexicon
+        self.model = default_model(tuple(scanner.lexicon.categories))
+
+    def scan(self, texts: Sequence[str | None]) -> list[ScanResult]:
+        return self.model.add_hits(self.scanner.scan(texts), self.lexicon)

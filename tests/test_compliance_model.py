@@ -1,0 +1,65 @@
+"""The n-gram model beside the lexicon: review hits only, whole-line spans, never a second hit for a
+category the lexicon already flagged; transcripts (not danmaku) get it at ingest."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from typer.testing import CliRunner
+
+from liveops.cli import app as cli
+from liveops.compliance import Lexicon, default_scanner
+from liveops.compliance_model import ModelScanner, TextModel, default_model
+
+runner = CliRunner()
+
+TRAIN = [
+    ("运营自己下单把成交额撑上去", {"false_data"}),
+    ("让小号都去下单把数据做好看", {"false_data"}),
+    ("找人下几十单把销量撑起来", {"false_data"}),
+    ("今天的羊毛大衣很暖和", set()),
+    ("这件外套有三个颜色", set()),
+    ("包邮到家，七天无理由", set()),
+]
+
+
+def test_a_small_model_learns_and_only_adds_review_hits():
+    lex = Lexicon.packaged()
+    m = TextModel.train(TRAIN, list(lex.categories))
+    p = m.probabilities(["让运营自己下单撑成交额", "这件大衣有两个颜色"])
+    j = m.categories.index("false_data")
+    assert p[0, j] > p[1, j]
+    m.threshold = (p[0, j] + p[1, j]) / 2
+    hits = m.review_hits(["让运营自己下单撑成交额", "这件大衣有两个颜色"], [set(), set()], lex)
+    assert [(h.rule, h.severity, h.start, h.end) for h in hits[0]] == [("model.false_data", "review", 0, 11)]
+    assert hits[1] == []
+    # a category the lexicon already flagged gets no second hit from the model
+    assert m.review_hits(["让运营自己下单撑成交额"], [{"false_data"}], lex) == [[]]
+    again = TextModel.train(TRAIN, list(lex.categories)).probabilities(["让运营自己下单撑成交额"])
+    assert np.allclose(again, m.probabilities(["让运营自己下单撑成交额"]))  # training is deterministic
+
+
+def test_model_scanner_keeps_lexicon_hits_and_never_blocks():
+    sc = ModelScanner(default_scanner())
+    texts = ["这是全网最低价", "今天的直播就到这里，晚安", "运营再自己拍五十单把成交额撑起来"]
+    plain = default_scanner().scan(texts)
+    both = sc.scan(texts)
+    for a, b in zip(plain, both, strict=True):
+        assert b.hits[: len(a.hits)] == a.hits
+        extra = b.hits[len(a.hits) :]
+        assert all(h.severity == "review" and h.rule.startswith("model.") for h in extra)
+        assert not ({h.category for h in extra} & {h.category for h in a.hits if h.severity != "warn"})
+    assert both[1].hits == []
+
+
+def test_check_cli_model_switch():
+    line = "运营再自己拍五十单把成交额撑起来"
+    with_model = json.loads(runner.invoke(cli, ["check", line, "--format", "json"]).output)[0]["hits"]
+    without = json.loads(runner.invoke(cli, ["check", line, "--format", "json", "--no-model"]).output)[0][
+        "hits"
+    ]
+    assert [h for h in with_model if not h["rule"].startswith("model.")] == without
+    assert default_model(tuple(Lexicon.packaged().categories)) is default_model(
+        tuple(Lexicon.packaged().categories)
+    )
