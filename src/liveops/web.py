@@ -403,6 +403,14 @@ Admin = Annotated[Token, Depends(_require("admin"))]
 Ingester = Annotated[Token, Depends(_require("ingest"))]
 
 
+def _has_session(cur, session_id: str) -> bool:
+    return bool(
+        cur.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM events WHERE session_id = ? LIMIT 1)", [session_id]
+        ).fetchall()[0][0]
+    )
+
+
 def _json(v: Any, status: int = 200) -> Response:
     return Response(O.to_json(v), status_code=status, media_type="application/json")
 
@@ -592,9 +600,7 @@ def create_app(db: str | Path, config: ServerConfig | None = None) -> FastAPI:
             return _error(400, f"format 应为 parquet 或 ndjson, got {format!r}")
         cur = server.log.con.cursor()
         try:
-            if not cur.execute("SELECT count(*) FROM events WHERE session_id = ?", [session_id]).fetchall()[
-                0
-            ][0]:
+            if not _has_session(cur, session_id):
                 return _error(404, f"未找到场次 session not found: {session_id}")
             fd, tmp = tempfile.mkstemp(suffix="." + format)
             os.close(fd)
@@ -627,9 +633,7 @@ def create_app(db: str | Path, config: ServerConfig | None = None) -> FastAPI:
     ) -> Response:
         cur = server.log.con.cursor()
         try:
-            if not cur.execute("SELECT count(*) FROM events WHERE session_id = ?", [session_id]).fetchall()[
-                0
-            ][0]:
+            if not _has_session(cur, session_id):
                 return _error(404, f"未找到场次 session not found: {session_id}")
             return _json(CS.hits(cur, session_id, severity, category))
         finally:
