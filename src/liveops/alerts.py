@@ -22,6 +22,7 @@ import orjson
 import pandas as pd
 import yaml
 
+from . import audit
 from .metrics import CATALOG
 
 SEVERITIES = ("high", "medium", "low")
@@ -342,8 +343,6 @@ class AlertLog:
         """Store an alert (from a rule or any detector); False when it was already stored."""
         if alert.severity not in SEVERITIES:
             raise RuleError(f"severity 应为 must be one of {', '.join(SEVERITIES)}")
-        from . import audit
-
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         with audit.transaction(self.con, self.db_path):
             n = self.con.execute(

@@ -158,9 +158,9 @@ class Workspace:
         if self._log is None:
             return None
         from . import compliance_store as CS
-        from .compliance import project_scanner
+        from .compliance import project_lexicon
 
-        return CS.review(self._log.con, self.resolve_session(session_id), project_scanner())
+        return CS.review(self._log.con, self.resolve_session(session_id), project_lexicon())
 
     def close(self) -> None:
         if self._log is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -43,3 +44,17 @@ def _emit(df, fmt: Fmt, title: str) -> None:
         sys.stdout.write(df.to_csv(index=False))
     else:
         out.print(O.frame_table(df, title))
+
+
+def open_store(db: str | None, must_exist: bool = True, read_only: bool = False):
+    """The store for work that writes no events (compliance, scripts, audit): no pseudonymisation key
+    needed; a missing, locked or foreign file is a clear error."""
+    from .store import EventLog, resolve_db
+
+    path = resolve_db(db)
+    if must_exist and not Path(path).exists():
+        raise _fail(f"没有这个存储 no such store: {path}")
+    try:
+        return EventLog(path, read_only=read_only, for_ingest=False)
+    except Exception as e:  # a locked, corrupt or foreign file
+        raise _fail(f"无法打开存储 cannot open store {path}: {e}") from e

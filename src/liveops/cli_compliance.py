@@ -15,7 +15,7 @@ import typer
 from rich.table import Table
 
 from . import output as O
-from .cli_common import DbOpt, Fmt, _emit, _fail, err, out
+from .cli_common import DbOpt, Fmt, _emit, _fail, err, open_store, out
 from .store import EventLog, Settings, resolve_db
 
 rules_app = typer.Typer(
@@ -44,6 +44,16 @@ def _scanner(lexicon: str | None, rules: str | None):
 
     try:
         return project_scanner(lexicon, rules)
+    except LexiconError as e:
+        raise _fail(str(e)) from e
+
+
+def _lexicon(lexicon: str | None = None, rules: str | None = None):
+    """The lexicon in force, without compiling a scanner (for commands that only read rules)."""
+    from .compliance import LexiconError, project_lexicon
+
+    try:
+        return project_lexicon(lexicon, rules)
     except LexiconError as e:
         raise _fail(str(e)) from e
 
@@ -88,7 +98,7 @@ def check(
     ] = True,
 ) -> None:
     """合规检查 Check scripts, transcript lines or danmaku against the ad-law lexicon (exit 3 on any block hit)."""
-    from .compliance import MAX_TEXT, result_rows
+    from .compliance import MAX_TEXT, SEVERITY_ZH, result_rows
 
     if (text is None) == (file is None):
         raise _fail("请给出文本或 --file give a TEXT or --file FILE (not both)")
@@ -119,11 +129,8 @@ def check(
         ):
             t.add_column(c)
         zh = {k: c.zh for k, c in scanner.lexicon.categories.items()}
-        sev = {
-            "block": "[red]拦截 block[/red]",
-            "review": "[yellow]复核 review[/yellow]",
-            "warn": "提示 warn",
-        }
+        style = {"block": "red", "review": "yellow", "warn": "default"}
+        sev = {k: f"[{style[k]}]{zh_} {k}[/]" for k, zh_ in SEVERITY_ZH.items()}
         for i, r in enumerate(results, 1):
             for h in r.hits:
                 t.add_row(
@@ -159,7 +166,7 @@ def rules_list(
     rules: RulesOpt = None,
 ) -> None:
     """列出规则 List the rules in force: the lexicon release plus your own rules and allow-words."""
-    lex = _scanner(lexicon, rules).lexicon
+    lex = _lexicon(lexicon, rules)
     rows = [
         {
             "id": r.id,
@@ -300,13 +307,13 @@ def rules_update(
     db: DbOpt = None,
 ) -> None:
     """更新词库 Replace the project's lexicon with a newer release; your own rules are kept. Reports what changed."""
-    from .compliance import Lexicon, LexiconError, diff_lexicons, read_yaml, version_newer
+    from .compliance import Lexicon, LexiconError, diff_lexicons, packaged_lexicon, read_yaml, version_newer
 
     s = Settings.load()
     target = Path(into or s.lexicon)
     try:
         new = Lexicon.from_file(file)
-        old = Lexicon.from_file(target) if target.is_file() else Lexicon.packaged()
+        old = Lexicon.from_file(target) if target.is_file() else packaged_lexicon()
         if Path(s.user_rules).is_file():
             new.with_user_rules(read_yaml(s.user_rules), s.user_rules)  # still loads beside the new release
     except LexiconError as e:
@@ -350,7 +357,7 @@ def compliance_hits(
     """合规命中 Compliance hits stored with the events (scanned at ingest)."""
     from . import compliance_store as CS
 
-    with _store(db) as log:
+    with open_store(db) as log:
         df = CS.hits(log.con, session, severity, category)
     cols = ["ts", "session_id", "kind", "streamer_id", "matched", "severity", "category", "rule", "text"]
     _emit(df if fmt != Fmt.table else df[cols], fmt, f"合规命中 Compliance hits ({len(df)})")
@@ -366,7 +373,7 @@ def compliance_scan(
     from . import compliance_store as CS
 
     scanner = _scanner(None, None)
-    with _store(db) as log:
+    with open_store(db) as log:
         r = CS.refresh(log.con, scanner, log.path, session or None, force=force)
     out.print(
         f"已扫描 scanned {r.text_events:,} text events in {r.sessions} sessions with lexicon {scanner.lexicon.version}: "
@@ -385,7 +392,7 @@ def compliance_blacklist(
     """主播违规黑名单 Streamers with block-level hits in repeated shows, with their record."""
     from . import compliance_store as CS
 
-    with _store(db) as log:
+    with open_store(db) as log:
         df = CS.blacklist(log.con, min_shows)
     _emit(df, fmt, f"主播违规黑名单 Streamer blacklist (≥ {min_shows} shows with block hits)")
 
@@ -395,7 +402,7 @@ def audit_verify(db: DbOpt = None, fmt: Annotated[Fmt, typer.Option("--format", 
     """校验审计链 Recompute the hash chain; name any edited, inserted or deleted record (exit 3)."""
     from . import audit
 
-    with _store(db) as log:
+    with open_store(db) as log:
         v = audit.verify(log.con, log.path)
     if fmt == Fmt.json:
         O.print_json(
@@ -436,7 +443,7 @@ def audit_log(
     """审计记录 List audit records (newest last)."""
     from . import audit
 
-    with _store(db) as log:
+    with open_store(db) as log:
         recs = audit.records(log.con, kind, ref)[-limit:]
     if fmt == Fmt.json:
         O.print_json(recs)
@@ -456,7 +463,7 @@ def evidence_export(
     """导出证据 Write a session's hits with context, timestamps, event ids and audit hashes (JSON + CSV)."""
     from . import compliance_store as CS
 
-    with _store(db) as log:
+    with open_store(db) as log:
         if not log.con.execute("SELECT count(*) FROM events WHERE session_id = ?", [session]).fetchall()[0][
             0
         ]:
@@ -481,13 +488,13 @@ def risk(
     from .compliance import LexiconError
     from .risk import Assumptions, risk_matrix
 
-    scanner = _scanner(None, None)
+    lex = _lexicon()
     try:
         a = Assumptions.load(controls)
     except LexiconError as e:
         raise _fail(str(e)) from e
-    with _store(db) as log:
-        m = risk_matrix(log.con, scanner.lexicon, a, room)
+    with open_store(db) as log:
+        m = risk_matrix(log.con, lex, a, room)
     if fmt == Fmt.json:
         O.print_json({"shows": m.shows, "rows": m.rows, "controls": m.controls})
         return
@@ -528,16 +535,6 @@ def risk(
             f"假设 assumptions: 执法概率 enforcement rate {a.enforcement_rate:.0%}, {a.shows_per_year:.0f} shows/year; "
             "可能性用 Beta(1,1) 平滑 likelihood is smoothed with a Beta(1,1) prior"
         )
-
-
-def _store(db: str | None) -> EventLog:
-    path = resolve_db(db)
-    if not Path(path).exists():
-        raise _fail(f"没有这个存储 no such store: {path}")
-    try:
-        return EventLog(path, for_ingest=False)
-    except Exception as e:  # a locked or foreign file
-        raise _fail(f"{path}: {e}") from e
 
 
 def register(app: typer.Typer) -> None:

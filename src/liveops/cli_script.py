@@ -19,10 +19,10 @@ from rich.table import Table
 
 from . import output as O
 from . import script_review as SR
-from .cli_common import DbOpt, Fmt, _fail, err, out
+from .cli_common import DbOpt, Fmt, _fail, err, open_store, out
+from .compliance import SEVERITY_ZH
 from .compliance_model import ModelScanner
-from .ingest import IngestError
-from .store import EventLog, resolve_db
+from .store import resolve_db
 
 script_app = typer.Typer(
     help="脚本三审一检 Script review: submit (with the automatic check), review (planning → operations → legal), "
@@ -40,7 +40,6 @@ class Stage(StrEnum):
 
 
 SEV_STYLE = {"block": "bold red", "review": "yellow", "warn": "cyan"}
-SEV_ZH = {"block": "拦截", "review": "复核", "warn": "提示"}
 STATE_STYLE = {
     "approved": "bold green",
     "in_review": "yellow",
@@ -49,19 +48,9 @@ STATE_STYLE = {
 }
 
 
-def _open(db: str | None, write: bool) -> EventLog:
-    """The store; writers need it to exist only for review (submit may start a new store, like ingest)."""
-    path = resolve_db(db)
-    if not write and not Path(path).exists():
-        raise _fail(f"没有这个存储 no such store: {path}")
-    try:
-        if not write:
-            return EventLog(path, read_only=True)
-        return EventLog(path, for_ingest=False)
-    except IngestError as e:
-        raise _fail(str(e)) from e
-    except Exception as e:  # a locked or corrupt file
-        raise _fail(f"无法打开存储 cannot open store {path}: {e}") from e
+def _open(db: str | None, write: bool):
+    """Submitting may start a new store (like ingest); reading needs one that exists."""
+    return open_store(db, must_exist=not write, read_only=not write)
 
 
 def _read_script(file: str) -> str:
@@ -107,7 +96,7 @@ def _print_check(check: SR.CheckSummary) -> None:
     for col in ("行 Line", "命中 Matched", "规则 Rule", "级别 Severity", "建议 Suggestion"):
         t.add_column(col, justify="right" if col.startswith("行") else "left")
     for h in check.hits:
-        sev = f"[{SEV_STYLE.get(h.severity, '')}]{SEV_ZH.get(h.severity, '')} {h.severity}[/]"
+        sev = f"[{SEV_STYLE.get(h.severity, '')}]{SEVERITY_ZH.get(h.severity, '')} {h.severity}[/]"
         t.add_row(str(h.line), escape(h.matched), escape(h.rule), sev, escape(h.suggestion or ""))
     out.print(t)
 
@@ -173,13 +162,11 @@ def submit_cmd(
         scanner = ModelScanner(project_scanner())  # the lexicon, and the model for what it misses
     except LexiconError as e:
         raise _fail(f"合规词库错误 compliance lexicon error: {e}") from e
-    log = _open(db, write=True)
-    try:
-        sub = SR.submit(log.con, text, title, by or _login(), scanner, log.path)
-    except SR.ScriptError as e:
-        raise _fail(str(e)) from e
-    finally:
-        log.close()
+    with _open(db, write=True) as log:
+        try:
+            sub = SR.submit(log.con, text, title, by or _login(), scanner, log.path)
+        except SR.ScriptError as e:
+            raise _fail(str(e)) from e
     if fmt == Fmt.json:
         O.print_json(sub)
     else:
@@ -224,13 +211,11 @@ def review_cmd(
         raise _fail("请给出 --approve 或 --reject give --approve or --reject")
     if not Path(resolve_db(db)).exists():
         raise _fail(f"没有这个存储 no such store: {resolve_db(db)}")
-    log = _open(db, write=True)
-    try:
-        st = SR.review(log.con, script_id, stage.value, approve, note, reviewer, log.path, version)
-    except SR.ScriptError as e:
-        raise _fail(str(e)) from e
-    finally:
-        log.close()
+    with _open(db, write=True) as log:
+        try:
+            st = SR.review(log.con, script_id, stage.value, approve, note, reviewer, log.path, version)
+        except SR.ScriptError as e:
+            raise _fail(str(e)) from e
     if fmt == Fmt.json:
         O.print_json(st)
         return
@@ -254,13 +239,11 @@ def status_cmd(
     text: Annotated[bool, typer.Option("--text", help="显示脚本全文 also print the script")] = False,
 ) -> None:
     """脚本状态 A script's stages, automatic check, broadcast approval and versions."""
-    log = _open(db, write=False)
-    try:
-        st = SR.status(log.con, script_id)
-    except SR.ScriptError as e:
-        raise _fail(str(e)) from e
-    finally:
-        log.close()
+    with _open(db, write=False) as log:
+        try:
+            st = SR.status(log.con, script_id)
+        except SR.ScriptError as e:
+            raise _fail(str(e)) from e
     if fmt == Fmt.json:
         O.print_json(st)
     else:
@@ -270,11 +253,8 @@ def status_cmd(
 @script_app.command("list")
 def list_cmd(db: DbOpt = None, fmt: FmtOpt = Fmt.table) -> None:
     """脚本列表 All scripts with their latest version's state."""
-    log = _open(db, write=False)
-    try:
+    with _open(db, write=False) as log:
         rows = SR.list_scripts(log.con)
-    finally:
-        log.close()
     if fmt == Fmt.json:
         O.print_json(rows)
         return

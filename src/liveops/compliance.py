@@ -26,6 +26,7 @@ import numpy as np
 import yaml
 
 SEVERITIES = ("block", "review", "warn")
+SEVERITY_ZH = {"block": "拦截", "review": "复核", "warn": "提示"}
 MAX_TEXT = 2000  # the event contract's limit for one comment or transcript line
 SEP = "\n"
 _DEL = np.uint32(0xFFFFFFFF)
@@ -493,6 +494,11 @@ class ScanResult:
     def blocked(self) -> bool:
         return any(h.severity == "block" for h in self.hits)
 
+    @property
+    def flagged(self) -> set[str]:
+        """Categories with a block or review hit: what a person must look at (warn hits are advice)."""
+        return {h.category for h in self.hits if h.severity != "warn"}
+
 
 def result_rows(results: Sequence[ScanResult]) -> list[dict[str, Any]]:
     """The JSON contract of ``liveops check`` and ``POST /v1/check``: one object per text."""
@@ -524,7 +530,7 @@ class Scanner:
     """A lexicon compiled once into one automaton (deny, allow and qualifier patterns together)."""
 
     def __init__(self, lexicon: Lexicon | None = None):
-        self.lexicon = lexicon or Lexicon.packaged()
+        self.lexicon = lexicon or packaged_lexicon()
         lex = self.lexicon
         self.rules = lex.rules
         self.allow = lex.allow
@@ -556,7 +562,7 @@ class Scanner:
             if len(p) >= 2:
                 entries.setdefault(p, []).append((kind, idx))
         self._patterns = list(entries)
-        self._targets = [entries[p] for p in self._patterns]
+        targets = [entries[p] for p in self._patterns]
         self._plen = np.array([len(p) for p in self._patterns], dtype=np.int64)
         cls = _classes()
         self._edge_start = np.array([cls[ord(p[0])] for p in self._patterns], dtype=np.uint8)
@@ -568,23 +574,15 @@ class Scanner:
             self._automaton.make_automaton()
         self._regex = [(i, _Regex(x)) for i, r in enumerate(self.rules) for x in r.regex]
         self._qual_regex = [re.compile(x) for x in lex.qualifier_regex]
-        # flat (pattern → rule) pairs for the vectorised join from matches to rules
-        pid_of, kind_of, idx_of = [], [], []
-        for pid, targets in enumerate(self._targets):
-            for kind, idx in targets:
-                pid_of.append(pid)
-                kind_of.append(kind)
-                idx_of.append(idx)
-        order = np.argsort(np.array(pid_of, dtype=np.int64), kind="stable")
-        self._t_pid = np.array(pid_of, dtype=np.int64)[order]
-        self._t_kind = np.array(kind_of, dtype=np.int8)[order]
-        self._t_idx = np.array(idx_of, dtype=np.int64)[order]
-        self._t_first = np.searchsorted(self._t_pid, np.arange(len(self._patterns)))
-        self._t_count = np.bincount(self._t_pid, minlength=len(self._patterns))
+        # flat (pattern → kind, rule) pairs in pattern order, for the vectorised join from matches to rules
+        flat = [(kind, idx) for ts in targets for kind, idx in ts]
+        self._t_kind = np.array([k for k, _ in flat], dtype=np.int8)
+        self._t_idx = np.array([i for _, i in flat], dtype=np.int64)
+        self._t_count = np.array([len(t) for t in targets], dtype=np.int64)
+        self._t_first = np.cumsum(self._t_count) - self._t_count
 
-    def _variants(self, pattern: str, cap: int = 512) -> list[str]:
-        options = [(ch, *self.lexicon.homophones.get(ch, ())) for ch in pattern]
-        return ["".join(v) for v in itertools.islice(itertools.product(*options), cap)]
+    def _variants(self, pattern: str) -> list[str]:
+        return _expand([(ch, *self.lexicon.homophones.get(ch, ())) for ch in pattern], cap=512)
 
     # -- the columnar core --
     def scan_columns(self, texts: Sequence[str]) -> tuple[HitColumns, Normalised, tuple]:
@@ -706,18 +704,20 @@ class Scanner:
                 )
             )
         c_start, c_end, c_rule, a_start, a_end, a_rule = cleared
-        for a, b, r in zip(c_start, c_end, c_rule, strict=True):
-            li = int(np.searchsorted(ls, norm.first[a], side="right") - 1)
-            by = next(
-                (
-                    self.allow[ar].id
-                    for x, y, ar in zip(a_start, a_end, a_rule, strict=True)
-                    if x <= b and y >= a
-                ),
-                "",
-            )
-            lo, hi = int(norm.first[a] - ls[li]), int(norm.last[b] - ls[li] + 1)
-            results[li].cleared.append(Cleared(lo, hi, safe[li][lo:hi], self.rules[r].id, by))
+        if c_start.size:
+            # the allow match that cleared each deny match: of the allowed spans starting before its end,
+            # the one reaching furthest (it overlaps, since the deny match was cleared)
+            order = np.argsort(a_start, kind="stable")
+            s_start, s_end, s_rule = a_start[order], a_end[order], a_rule[order]
+            reach = np.maximum.accumulate(s_end)
+            holder = np.maximum.accumulate(np.where(s_end == reach, np.arange(s_end.size), 0))
+            by = s_rule[holder[np.searchsorted(s_start, c_end, side="right") - 1]]
+            lines = np.searchsorted(ls, norm.first[c_start], side="right") - 1
+            for li, a, b, r, ar in zip(lines, c_start, c_end, c_rule, by, strict=True):
+                lo, hi = int(norm.first[a] - ls[li]), int(norm.last[b] - ls[li] + 1)
+                results[li].cleared.append(
+                    Cleared(lo, hi, safe[li][lo:hi], self.rules[r].id, self.allow[ar].id)
+                )
         return results
 
 
@@ -759,7 +759,11 @@ def _spell(ch: str) -> str:
 def _pinyin_variants(pattern: str, cap: int = 64) -> list[str]:
     """The pattern with any of its Chinese characters written in toneless pinyin (免检 → mian检, mianjian)."""
     spelled = [_spell(ch) if "\u4e00" <= ch <= "\u9fff" else ch for ch in pattern]
-    options = [(ch,) if sp == ch else (ch, sp) for ch, sp in zip(pattern, spelled, strict=True)]
+    return _expand([(ch,) if sp == ch else (ch, sp) for ch, sp in zip(pattern, spelled, strict=True)], cap)
+
+
+def _expand(options: list[tuple[str, ...]], cap: int) -> list[str]:
+    """Every string taking one option per position, at most ``cap`` of them."""
     return ["".join(v) for v in itertools.islice(itertools.product(*options), cap)]
 
 
@@ -824,7 +828,7 @@ def evaluate(items: Sequence[tuple[str, set[str]]], scanner: Scanner) -> Evaluat
     """Line-level precision and recall per category; a line counts as flagged for a category when it has
     a block or review hit of that category (warn hits are advice, not flags)."""
     results = scanner.scan([t for t, _ in items])
-    flagged = [{h.category for h in r.hits if h.severity != "warn"} for r in results]
+    flagged = [r.flagged for r in results]
     scores = []
     for cat in scanner.lexicon.categories:
         lab = sum(cat in want for _, want in items)
@@ -837,20 +841,32 @@ def evaluate(items: Sequence[tuple[str, set[str]]], scanner: Scanner) -> Evaluat
 
 @cache
 def default_scanner() -> Scanner:
-    return Scanner()
+    return Scanner(packaged_lexicon())
 
 
-def project_scanner(lexicon: str | None = None, user_rules: str | None = None) -> Scanner:
-    """The scanner this project uses: liveops.toml's [compliance] lexicon and rules files when they
-    exist (a newer lexicon release, the user's own rules and allow-words), else the packaged lexicon."""
+@cache
+def packaged_lexicon() -> Lexicon:
+    """The lexicon shipped with the package, read once per process."""
+    return Lexicon.packaged()
+
+
+def project_lexicon(lexicon: str | None = None, user_rules: str | None = None) -> Lexicon:
+    """The lexicon this project uses: liveops.toml's [compliance] lexicon and rules files when they exist
+    (a newer lexicon release, the user's own rules and allow-words), else the packaged one."""
     from .store import Settings
 
     s = Settings.load()
     lex_file = lexicon or (s.lexicon if Path(s.lexicon).is_file() else None)
     rules_file = user_rules or (s.user_rules if Path(s.user_rules).is_file() else None)
     if not lex_file and not rules_file:
-        return default_scanner()
-    return Scanner(Lexicon.load(lex_file, rules_file))
+        return packaged_lexicon()
+    return Lexicon.load(lex_file, rules_file)
+
+
+def project_scanner(lexicon: str | None = None, user_rules: str | None = None) -> Scanner:
+    """The scanner over :func:`project_lexicon` (the packaged one is compiled once per process)."""
+    lex = project_lexicon(lexicon, user_rules)
+    return default_scanner() if lex is packaged_lexicon() else Scanner(lex)
 
 
 def scan(texts: Iterable[str | None], scanner: Scanner | None = None) -> list[ScanResult]:

@@ -89,7 +89,7 @@ class TextModel:
         return out
 
     def add_hits(self, results: list[ScanResult], lexicon: Lexicon) -> list[ScanResult]:
-        flagged = [{h.category for h in r.hits if h.severity != "warn"} for r in results]
+        flagged = [r.flagged for r in results]
         for r, extra in zip(
             results, self.review_hits([r.text for r in results], flagged, lexicon), strict=True
         ):

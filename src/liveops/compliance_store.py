@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 from . import audit
 from . import output as O
 from .alerts import Alert, AlertLog
-from .compliance import SEVERITIES, Scanner
+from .compliance import SEVERITIES, Lexicon, Scanner
 
 TEXT_TYPES = ("comment", "transcript")
 
@@ -406,6 +406,11 @@ def has_tables(con: duckdb.DuckDBPyConnection) -> bool:
     return bool(con.execute(sql).fetchall()[0][0])
 
 
+def hits_relation(con: duckdb.DuckDBPyConnection) -> str:
+    """``compliance_hits``, or an empty relation of its shape in a read-only store from before scanning."""
+    return "compliance_hits" if has_tables(con) else f"({_EMPTY_HITS})"
+
+
 @dataclass
 class ComplianceReview:
     """The review report's compliance section for one session."""
@@ -427,14 +432,13 @@ class ComplianceReview:
         )
 
 
-def review(con: duckdb.DuckDBPyConnection, session_id: str, scanner: Scanner) -> ComplianceReview:
+def review(con: duckdb.DuckDBPyConnection, session_id: str, lex: Lexicon) -> ComplianceReview:
     from .risk import Assumptions, risk_matrix
 
     parts = summary(con, session_id)
     room = con.execute("SELECT any_value(room_id) FROM events WHERE session_id = ?", [session_id]).fetchall()[
         0
     ][0]
-    lex = scanner.lexicon
     risk = risk_matrix(con, lex, Assumptions.load(), room) if has_tables(con) else None
     return ComplianceReview(
         lexicon=lex.version,
@@ -446,8 +450,7 @@ def review(con: duckdb.DuckDBPyConnection, session_id: str, scanner: Scanner) ->
 
 def summary(con: duckdb.DuckDBPyConnection, session_id: str) -> dict[str, pd.DataFrame]:
     """The report's compliance section: by category and severity, per minute, by streamer."""
-    # a read-only store from before compliance scanning has no table: query an empty one of that shape
-    table = "compliance_hits" if has_tables(con) else f"({_EMPTY_HITS})"
+    table = hits_relation(con)
     q = lambda sql: con.execute(sql.replace("compliance_hits", table), [session_id]).df()  # noqa: E731
     return {
         "by_category": q(

@@ -128,18 +128,14 @@ def risk_matrix(
     assumptions: Assumptions,
     room_id: str | None = None,
 ) -> RiskMatrix:
-    from .compliance_store import has_tables
+    from .compliance_store import hits_relation
 
     room = "AND room_id = ?" if room_id else ""
     args = [room_id] if room_id else []
     shows = con.execute(f"SELECT count(DISTINCT session_id) FROM events WHERE true {room}", args).fetchall()[
         0
     ][0]
-    hits = (
-        "compliance_hits"
-        if has_tables(con)
-        else "(SELECT NULL AS category, NULL AS session_id, NULL AS severity, NULL AS room_id WHERE false)"
-    )
+    hits = hits_relation(con)
     stats = {
         c: (s, b, r)
         for c, s, b, r in con.execute(
