@@ -16,7 +16,12 @@ SETS = [
         ROOT / "src/liveops/compliance_data/holdout2.tsv",
         "viewed after the lexicon was final; model trained on it",
     ),
-    (ROOT / "tests/data/compliance_holdout3.tsv", "written blind, never used for tuning or training"),
+    *[
+        (ROOT / f"src/liveops/compliance_data/train_{k}.tsv", "written for the model; model trained on it")
+        for k in "abcd"
+    ],
+    (ROOT / "tests/data/compliance_holdout3.tsv", "written blind; mistakes read once, never tuned or trained on"),
+    (ROOT / "tests/data/compliance_holdout4.tsv", "written blind, scored once, never read, tuned or trained on"),
 ]
 
 

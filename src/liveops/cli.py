@@ -701,10 +701,13 @@ def serve(
 
 # the compliance commands live in their own modules; they reuse the helpers above
 from .cli_compliance import register as _register_compliance  # noqa: E402
+from .cli_experiment import drivers_cmd, experiment_app  # noqa: E402
 from .cli_script import script_app  # noqa: E402
 
 _register_compliance(app)
 app.add_typer(script_app, name="script")
+app.add_typer(experiment_app, name="experiment")
+app.command("drivers")(drivers_cmd)
 
 
 def main() -> None:  # pragma: no cover

@@ -19,8 +19,18 @@ import numpy as np
 
 from .compliance import Hit, Lexicon, ScanResult, normalise_many, read_labelled
 
-TRAINING_SETS = ("dev.tsv", "holdout1.tsv", "holdout2.tsv")
-THRESHOLD = 0.6  # chance a category applies above which the model flags a line for review
+TRAINING_SETS = (
+    "dev.tsv",
+    "holdout1.tsv",
+    "holdout2.tsv",
+    "train_a.tsv",
+    "train_b.tsv",
+    "train_c.tsv",
+    "train_d.tsv",
+)
+THRESHOLD = 0.7  # chance a category applies above which the model flags a line for review
+NGRAM = (1, 3)
+C = 100.0
 
 
 @dataclass
@@ -31,11 +41,17 @@ class TextModel:
     threshold: float = THRESHOLD
 
     @classmethod
-    def train(cls, items: Sequence[tuple[str, set[str]]], categories: Sequence[str]) -> TextModel:
+    def train(
+        cls,
+        items: Sequence[tuple[str, set[str]]],
+        categories: Sequence[str],
+        ngram: tuple[int, int] = NGRAM,
+        reg: float = C,
+    ) -> TextModel:
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
 
-        vec = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True)
+        vec = TfidfVectorizer(analyzer="char", ngram_range=ngram, sublinear_tf=True)
         x = vec.fit_transform(normalise_many([t for t, _ in items]))
         models = []
         for c in categories:
@@ -43,7 +59,8 @@ class TextModel:
             if y.all() or not y.any():
                 models.append(None)
                 continue
-            models.append(LogisticRegression(C=10, class_weight="balanced", max_iter=2000).fit(x, y))
+            lr = LogisticRegression(C=reg, class_weight="balanced", solver="liblinear", max_iter=2000)
+            models.append(lr.fit(x, y))
         return cls(list(categories), vec, models)
 
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:

@@ -811,6 +811,44 @@ def aggregate(t: ir.Table, by: Sequence[str], keys: Sequence[str] | None = None)
     return df
 
 
+def unit_measures(t: ir.Table, by: Sequence[str], keys: Sequence[str]) -> ir.Table:
+    """Measures per (group, viewer), lazily: the catalog's own two steps stopped one level early, so an
+    experiment can sum units up (or take Σy² over them) in the same query. Room-level events fall in
+    the null viewer. Visit-based measures are not available this way."""
+    ms = _measures(keys)
+    missing = [m.key for m in ms if m.agg is None]
+    if missing:
+        raise ValueError(f"not available per unit: {', '.join(missing)}")
+    by = [c for c in by if c != "user_id"]
+    l0 = level0(t, by, [m for m in ms if m.agg.kind != "distinct"])
+    agg: dict[str, ir.Scalar] = {}
+    for m in ms:
+        a = m.agg
+        if a.kind == "distinct":
+            continue
+        cond = _is(l0, *a.types)
+        if a.where is not None:
+            cond = cond & l0[f"_w_{m.key}"]
+        if a.kind == "uv":
+            agg[m.key] = (cond & l0.user_id.notnull()).any().cast("int64")
+        elif a.kind == "rows":
+            agg[m.key] = ibis.ifelse(cond, l0._n, 0).sum()
+        else:
+            agg[m.key] = l0[_LEVEL0_SUMS[(a.col, a.default)]].sum(where=cond).cast("float64").fill_null(0)
+    out = l0.group_by([*by, "user_id"]).aggregate(**agg)
+    distinct = [m for m in ms if m.agg.kind == "distinct"]
+    if distinct:
+        types = sorted({ty for m in distinct for ty in m.agg.types})
+        f = t.filter(t.type.isin(types))
+        d = f.group_by([*by, "user_id"]).aggregate(**{m.key: m.agg.expr(f) for m in distinct})
+        keys_ = [*by, "user_id"]
+        out = out.left_join(d, [out[k].identical_to(d[k]) for k in keys_]).drop(
+            *[f"{k}_right" for k in keys_]
+        )
+        out = out.mutate(**{m.key: out[m.key].fill_null(0) for m in distinct})
+    return out
+
+
 def session_bounds(t: ir.Table) -> ir.Table:
     """Start and end of each session: the session_start/end events, else the first/last event."""
     return (

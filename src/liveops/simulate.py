@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +48,8 @@ CST = timezone(timedelta(hours=8))
 BOT_KINDS = ("viewer_bot", "like_farm", "comment_spam", "fake_order")
 _BOT_SPLIT = (0.5, 0.2, 0.15, 0.15)
 VARIANTS = ("A", "B", "control", "treatment")
+AB_EXPERIMENT = "checkout_flow_v2"  # user-randomised; arm in `variant`, id in enter attrs.experiment
+SWITCHBACK_EXPERIMENT = "talk_track_v2"  # switchback over time slots; schedule in <out>.schedule.csv
 
 # --- behavioural parameters (the model; calibration targets are in shared/docs) -----------------
 # First-visit source shares of organic viewers (paid comes from the ad model).
@@ -138,6 +140,9 @@ class SimConfig:
     comment_violation_rate: float = 0.003  # share of human comments that break a rule
     experiments: bool = True
     ab_lift: float = 0.15  # true relative lift of arm B on the order probability per click
+    ab_from_session: int = (
+        0  # each room's shows before this one run without the A/B test (a CUPED pre-period)
+    )
     switchback_effect: float = 0.20  # true relative lift of treatment slots on the click probability
     switchback_minutes: int = 10
     refunds_after_end: bool = True  # most refunds arrive hours after the show (else all in the show)
@@ -444,6 +449,8 @@ class _Sim:
         self.session_room: list[int] = []
         self.session_t0: list[int] = []
         self.slot_arms: list[np.ndarray] = []
+        self.session_ab: list[bool] = []  # the A/B test ran in this show
+        self._ab_on = False
         self.ab_stats = {"A": [0, 0], "B": [0, 0]}
         self.ab_expected = {"b_exp_treated": 0.0, "b_exp_control": 0.0}
         self.intent_counts = dict.fromkeys((*pb.COMMENT_INTENTS, "spam"), 0)
@@ -522,9 +529,15 @@ class _Sim:
         ]
 
     def _enter_attrs(self) -> None:
-        self.enter_attrs = np.array(
-            [self.attrs.add(_dumps({"device": d, "region": r})) for d in pb.DEVICES for r in pb.REGIONS],
-            np.int32,
+        def enter_attrs(extra: dict) -> np.ndarray:
+            pairs = [(d, r) for d in pb.DEVICES for r in pb.REGIONS]
+            return np.array(
+                [self.attrs.add(_dumps({"device": d, "region": r, **extra})) for d, r in pairs], np.int32
+            )
+
+        self.enter_attrs_plain = enter_attrs({})
+        self.enter_attrs = (
+            enter_attrs({"experiment": AB_EXPERIMENT}) if self.cfg.experiments else self.enter_attrs_plain
         )
         self.gift_attrs = np.array([self.attrs.add(_dumps({"gift_name": g[0]})) for g in pb.GIFTS], np.int32)
         self.gift_cents = np.array([round(g[1] * 100) for g in pb.GIFTS], np.int64)
@@ -628,6 +641,8 @@ class _Sim:
         self.session_ids.append(sid)
         self.session_room.append(room["index"])
         self.session_t0.append(t0)
+        self._ab_on = cfg.experiments and k >= cfg.ab_from_session
+        self.session_ab.append(self._ab_on)
         S = cfg.minutes * 60
         self.S = S
         grid = np.arange(S + 1, dtype=np.float64)
@@ -764,7 +779,7 @@ class _Sim:
         interest = pool.interest[who]
         buy = pool.buy[who]
         activity = pool.activity[who]
-        arm = np.concatenate(self.user_arm)[pool.gid[who]] if cfg.experiments else np.zeros(N, np.int8)
+        arm = np.concatenate(self.user_arm)[pool.gid[who]] if self._ab_on else np.zeros(N, np.int8)
 
         # --- visits -------------------------------------------------------------------------------
         hold_swipe = np.ones(S)
@@ -810,7 +825,8 @@ class _Sim:
         v_user = pool.gid[who[v_view]]
 
         # enters (+ rare repeated enters while online), leaves
-        dev = self.enter_attrs[(v_user * 2654435761 >> 8) % self.enter_attrs.size]
+        enter_attrs = self.enter_attrs if self._ab_on else self.enter_attrs_plain
+        dev = enter_attrs[(v_user * 2654435761 >> 8) % enter_attrs.size]
         self.ev.add(
             "enter",
             ms(v_start),
@@ -910,7 +926,7 @@ class _Sim:
             * camp_q[cam_of_viewer]
         )
         p_order = np.clip(p_order, 0, 0.9)
-        if cfg.experiments:  # expected buyers of arm B with and without the treatment (true lift)
+        if self._ab_on:  # expected buyers of arm B with and without the treatment (true lift)
             b_click = arm[c_view] == 1
             p_ctrl = np.where(b_click, np.clip(p_order / (1 + cfg.ab_lift), 0, 0.9), p_order)
             for key, pp in (("b_exp_treated", p_order), ("b_exp_control", p_ctrl)):
@@ -966,7 +982,7 @@ class _Sim:
         # --- pool state and truth -------------------------------------------------------------------
         pool.last_seen[who] = k
         ab = self.ab_stats
-        if cfg.experiments:
+        if self._ab_on:
             for a, nm in ((0, "A"), (1, "B")):
                 ab[nm][0] += int((arm == a).sum())
         self.truth_sessions.append(
@@ -1134,7 +1150,7 @@ class _Sim:
         # pool and truth bookkeeping
         pv = o_view[paid]
         np.add.at(pool.spent, who[pv], o_amt[paid])
-        if cfg.experiments:
+        if self._ab_on:
             buyers = np.unique(pv)
             for a, nm in ((0, "A"), (1, "B")):
                 self.ab_stats[nm][1] += int((arm[buyers] == a).sum())
@@ -1401,6 +1417,7 @@ class _Sim:
         if cfg.experiments:
             arms = np.concatenate(self.user_arm)
             variant = arms[np.maximum(user, 0)].astype(np.int8)
+            variant[(user >= 0) & ~np.array(self.session_ab, bool)[sess]] = -1  # shows before the A/B test
             room_rows = np.flatnonzero(user < 0)
             rs = sess[room_rows]
             slot_ms = max(1, cfg.switchback_minutes) * 60_000
@@ -1565,13 +1582,14 @@ class _Sim:
             "experiments": {
                 "ab": {
                     "enabled": cfg.experiments,
-                    "name": "checkout_flow_v2",
+                    "name": AB_EXPERIMENT,
                     "unit": "user",
                     "arms": ["A", "B"],
                     "control": "A",
                     "affects": "order probability per product click; true_conversion_lift is the expected "
                     "relative lift of buyers ÷ viewers it causes for arm B's viewers",
                     "true_relative_lift": cfg.ab_lift if cfg.experiments else 0.0,
+                    "from_session": cfg.ab_from_session,
                     "true_conversion_lift": (
                         round(self.ab_expected["b_exp_treated"] / self.ab_expected["b_exp_control"] - 1, 6)
                         if cfg.experiments and self.ab_expected["b_exp_control"] > 0
@@ -1581,7 +1599,7 @@ class _Sim:
                 },
                 "switchback": {
                     "enabled": cfg.experiments,
-                    "name": "talk_track_v2",
+                    "name": SWITCHBACK_EXPERIMENT,
                     "unit": "time_slot",
                     "slot_minutes": cfg.switchback_minutes,
                     "arms": ["control", "treatment"],
@@ -1668,7 +1686,36 @@ def write_simulation(result: SimResult, out_path: str | Path) -> dict[str, Path]
     products_path = out.with_name(out.name + ".products.csv")
     truth_path.write_text(json.dumps(result.truth, ensure_ascii=False, indent=1), encoding="utf-8")
     pl.from_arrow(result.products).write_csv(products_path)
-    return {"events": out, "truth": truth_path, "products": products_path}
+    paths = {"events": out, "truth": truth_path, "products": products_path}
+    sched = switchback_schedule(result.truth)
+    if sched.num_rows:
+        paths["schedule"] = out.with_name(out.name + ".schedule.csv")
+        pl.from_arrow(sched).write_csv(paths["schedule"])
+    return paths
+
+
+def switchback_schedule(truth: dict) -> pa.Table:
+    """The switchback slots the simulator used, as a schedule (``liveops experiment import`` reads it)."""
+    rows = [
+        (s["room_id"], s["session_id"], i, slot)
+        for s in truth["sessions"]
+        for i, slot in enumerate(s.get("switchback_slots", []))
+    ]
+
+    def ts(ms: int) -> str:
+        return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
+
+    return pa.table(
+        {
+            "experiment_id": [SWITCHBACK_EXPERIMENT] * len(rows),
+            "room_id": [r for r, _, _, _ in rows],
+            "slice_id": [f"{sid}#{i:03d}" for _, sid, i, _ in rows],
+            "start_ts": [ts(x["start_ms"]) for *_, x in rows],
+            "end_ts": [ts(x["end_ms"]) for *_, x in rows],
+            "arm": [x["arm"] for *_, x in rows],
+            "burn_in_s": pa.array([0] * len(rows), pa.int32()),
+        }
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
