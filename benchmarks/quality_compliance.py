@@ -20,8 +20,14 @@ SETS = [
         (ROOT / f"src/liveops/compliance_data/train_{k}.tsv", "written for the model; model trained on it")
         for k in "abcd"
     ],
-    (ROOT / "tests/data/compliance_holdout3.tsv", "written blind; mistakes read once, never tuned or trained on"),
-    (ROOT / "tests/data/compliance_holdout4.tsv", "written blind, scored once, never read, tuned or trained on"),
+    (
+        ROOT / "tests/data/compliance_holdout3.tsv",
+        "written blind; mistakes read once, never tuned or trained on",
+    ),
+    (
+        ROOT / "tests/data/compliance_holdout4.tsv",
+        "written blind, scored once, never read, tuned or trained on",
+    ),
 ]
 
 

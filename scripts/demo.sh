@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set everything up and run the main job:
-#   1. simulate two two-hour shows of ~30k viewers, ingest them, write the post-show review (复盘) as HTML and Excel;
+#   1. simulate three two-hour shows of ~30k viewers, ingest them, write the post-show review (复盘) as HTML and Excel,
+#      analyse the A/B and switchback experiments and what drove conversion;
 #   2. start the server, replay a third show to it at 60× so the live big screen (直播大屏) fills up, and print
 #      the URL and a viewer token. With a terminal attached the server keeps running until Ctrl-C.
 # LIVEOPS_DEMO_DIR (default demo), LIVEOPS_DEMO_PORT (default 8000), LIVEOPS_DEMO_SPEED (default 60),
@@ -15,12 +16,19 @@ mkdir -p "$OUT"
 rm -f "$OUT"/demo.duckdb* "$OUT"/live.duckdb*
 
 # -- 1. the review ----------------------------------------------------------------------------
-uv run liveops simulate --out "$OUT/show.parquet" --viewers 30000 --minutes 120 --seed 7 --rooms 1 --sessions 2
+uv run liveops simulate --out "$OUT/show.parquet" --viewers 30000 --minutes 120 --seed 7 --rooms 1 --sessions 3 --ab-from-session 1
 uv run liveops ingest "$OUT/show.parquet" --db "$OUT/demo.duckdb"
 uv run liveops products import "$OUT/show.parquet.products.csv" --db "$OUT/demo.duckdb"
+uv run liveops experiment import "$OUT/show.parquet.schedule.csv" --db "$OUT/demo.duckdb"
 uv run liveops metrics --db "$OUT/demo.duckdb"
 uv run liveops funnel --db "$OUT/demo.duckdb"
 uv run liveops report --db "$OUT/demo.duckdb" --out "$OUT/review.html" --xlsx "$OUT/review.xlsx"
+# experiments: the A/B test (per viewer, CUPED on the first show) and the switchback (per time slice)
+uv run liveops experiment list --db "$OUT/demo.duckdb"
+uv run liveops experiment analyze --db "$OUT/demo.duckdb" --experiment checkout_flow_v2
+uv run liveops experiment analyze --db "$OUT/demo.duckdb" --experiment talk_track_v2
+uv run liveops experiment power --baseline 0.032 --mde 0.1 --daily-units 30000
+uv run liveops drivers --db "$OUT/demo.duckdb" --room room01
 # compliance: what the scanner found in the shows, the risk matrix, the audit chain, an evidence pack
 uv run liveops compliance hits --db "$OUT/demo.duckdb" --severity block | head -20 || true
 uv run liveops risk --db "$OUT/demo.duckdb"

@@ -10,6 +10,7 @@ import math
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import pandas as pd
 import pytest
 import statsmodels.api as sm
 from conftest import write_jsonl
@@ -341,3 +342,31 @@ def test_cli_assign_and_schedule_round_trip(tmp_path):
         ["experiment", "schedule", "-e", "sb", "--rooms", "r1", "--start", "2026-11-24T20:00", "--end", "x"],
     )
     assert res.exit_code == 2 and "offset" in res.output
+
+
+def test_switchback_bucketed_path_equals_the_plain_range_join(tmp_path, monkeypatch):
+    """Summing events per minute bucket before the slice join is an optimisation, never a change."""
+    from liveops.simulate import SimConfig, simulate, write_simulation
+
+    res = simulate(SimConfig(viewers=1_500, minutes=40, seed=4))
+    paths = write_simulation(res, tmp_path / "s.parquet")
+    lg = EventLog(tmp_path / "b.duckdb")
+    lg.ingest(str(paths["events"]))
+    X.import_csv(lg.con, paths["schedule"])
+    keys = ["buyers", "uv", "gmv", "pay_orders", "product_click_uv", "paid_uv", "views"]
+    sort = ["slice_id", "user_id"]
+
+    def units():
+        return (
+            X.slice_units(lg.con, lg.events, "talk_track_v2", keys)
+            .to_pandas()
+            .sort_values(sort, ignore_index=True)
+        )
+
+    assert X._bucket_seconds(X._slices(lg.con, "talk_track_v2").mutate(_from=lambda s: s.start_ts)) == 600
+    fast = units()
+    monkeypatch.setattr(X, "_bucket_seconds", lambda sl: None)
+    plain = units()
+    assert len(fast) > 100
+    pd.testing.assert_frame_equal(fast[plain.columns], plain, check_dtype=False)
+    lg.close()

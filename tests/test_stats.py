@@ -62,7 +62,9 @@ def test_ratio_delta_method_is_the_cluster_robust_variance():
     tr = np.arange(60) % 2 == 1
     c_mom, t_mom = Moments.of_ratio(m[~tr], d[~tr]), Moments.of_ratio(m[tr], d[tr])
     r = compare(c_mom, t_mom)
-    fit = sm.OLS(y, sm.add_constant(a)).fit(cov_type="cluster", cov_kwds={"groups": g, "use_correction": False})
+    fit = sm.OLS(y, sm.add_constant(a)).fit(
+        cov_type="cluster", cov_kwds={"groups": g, "use_correction": False}
+    )
     assert r.lift_abs == pytest.approx(fit.params[1], abs=1e-12)
     ours = c_mom.mean_variance() * (c_mom.n - 1) / c_mom.n + t_mom.mean_variance() * (t_mom.n - 1) / t_mom.n
     assert ours == pytest.approx(fit.bse[1] ** 2, rel=1e-9)

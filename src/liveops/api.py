@@ -162,6 +162,48 @@ class Workspace:
 
         return CS.review(self._log.con, self.resolve_session(session_id), project_lexicon())
 
+    def experiments(self, session_id: str | None = None, definitions: dict | None = None) -> list:
+        """Every experiment that ran in the session, analysed over all its data so far
+        (``liveops.experiments.ExperimentResult``); empty without a DuckDB store."""
+        if self._log is None:
+            return []
+        from . import experiments as X
+
+        return X.results_for_session(
+            self._log.con, self.events, self.resolve_session(session_id), definitions
+        )
+
+    def experiment_list(self, definitions: dict | None = None) -> pd.DataFrame:
+        """Experiments known from events, assignment and schedule tables, and definitions."""
+        from dataclasses import asdict
+
+        from . import experiments as X
+
+        cols = ["experiment_id", "unit", "source", "arms", "units"]
+        if self._log is None:
+            return pd.DataFrame(columns=cols)
+        found = X.discover(self._log.con, self.events, definitions)
+        return pd.DataFrame([asdict(f) for f in found], columns=cols)
+
+    def experiment(
+        self, experiment_id: str, metrics: list[str] | None = None, definitions: dict | None = None
+    ):
+        """One experiment analysed (``liveops.experiments.ExperimentResult``); LookupError if unknown."""
+        from . import experiments as X
+
+        if self._log is None:
+            raise LookupError("experiments need a DuckDB store")
+        d = (definitions or {}).get(experiment_id)
+        return X.analyze(self._log.con, self.events, experiment_id, metrics, d)
+
+    def drivers(self, session_id: str | None = None):
+        """What drove conversion and GMV in the session (``liveops.drivers.DriversResult``), or None."""
+        if self._log is None:
+            return None
+        from .drivers import drivers
+
+        return drivers(self._log.con, self.events, session=self.resolve_session(session_id))
+
     def close(self) -> None:
         if self._log is not None:
             self._log.close()

@@ -469,9 +469,19 @@ def simulate(
             "--cheating/--no-cheating", help="注入作弊账号 inject bots (labelled in the truth file)"
         ),
     ] = False,
+    ab_lift: Annotated[
+        float, typer.Option(help="A/B 实验的真实相对提升 true lift of arm B on ordering (0 = an A/A test)")
+    ] = 0.15,
+    ab_from_session: Annotated[
+        int, typer.Option(help="A/B 实验从第几场开始 (之前为 CUPED 前期) first show of the A/B test")
+    ] = 0,
+    switchback_effect: Annotated[
+        float, typer.Option(help="轮换实验的真实效果 true effect of switchback treatment slots on clicks")
+    ] = 0.20,
     quiet: QuietOpt = False,
 ) -> None:
-    """模拟直播 Simulate shows with ground truth (events + FILE.truth.json + FILE.products.csv)."""
+    """模拟直播 Simulate shows with ground truth (events + FILE.truth.json + FILE.products.csv
+    + FILE.schedule.csv, the switchback schedule)."""
     from .simulate import SimConfig, write_simulation
     from .simulate import simulate as run
 
@@ -485,6 +495,9 @@ def simulate(
                 rooms=rooms,
                 sessions=sessions_,
                 cheating=cheating,
+                ab_lift=ab_lift,
+                ab_from_session=ab_from_session,
+                switchback_effect=switchback_effect,
             )
         )
         write_simulation(res, out_file)

@@ -270,8 +270,11 @@ def conversion_drivers(df: pd.DataFrame, alpha: float = 0.05) -> list[Driver]:
     x, labels = _design(df, with_online=False)
     if x.empty:
         return []
-    fit = sm.Logit(y, sm.add_constant(x, has_constant="add")).fit(disp=0, maxiter=200)
-    me = fit.get_margeff(at="overall", method="dydx")
+    try:
+        fit = sm.Logit(y, sm.add_constant(x, has_constant="add")).fit(disp=0, maxiter=200)
+        me = fit.get_margeff(at="overall", method="dydx")
+    except (np.linalg.LinAlgError, ValueError):  # singular design or perfect separation: no answer
+        return []
     ci = me.conf_int(alpha)
     return _rank("conversion", list(x.columns), me.margeff, ci[:, 0], ci[:, 1], me.pvalues, labels, alpha)
 
@@ -286,9 +289,12 @@ def gmv_drivers(df: pd.DataFrame, alpha: float = 0.05) -> list[Driver]:
     if x.empty:
         return []
     lags = max(1, math.floor(4 * (len(df) / 100) ** (2 / 9)))
-    fit = sm.OLS(df["gmv"].astype(float), sm.add_constant(x, has_constant="add")).fit(
-        cov_type="HAC", cov_kwds={"maxlags": lags}
-    )
+    try:
+        fit = sm.OLS(df["gmv"].astype(float), sm.add_constant(x, has_constant="add")).fit(
+            cov_type="HAC", cov_kwds={"maxlags": lags}
+        )
+    except (np.linalg.LinAlgError, ValueError):
+        return []
     ci = fit.conf_int(alpha).loc[x.columns].to_numpy()
     return _rank(
         "gmv_per_minute",

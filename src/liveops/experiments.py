@@ -29,7 +29,8 @@ import pyarrow as pa
 import yaml
 
 from . import stats
-from .metrics import CATALOG, unit_measures
+from .metrics import CATALOG, level0, measure_types, relevel0, session_bounds, unit_measures
+from .metrics import _measures as _catalog_measures
 
 DDL = """
 CREATE TABLE IF NOT EXISTS experiment_assignments (
@@ -318,20 +319,13 @@ def discover(
     out: dict[str, Found] = {}
     ex = _exposures(t)
     rows = (
-        (
-            ex.group_by(["experiment_id", "variant"])
-            .aggregate(n=ex.user_id.nunique())
-            .order_by(["experiment_id", "variant"])
-        )
+        ex.group_by("experiment_id")
+        .aggregate(arms=ex.variant.collect(distinct=True), n=ex.user_id.nunique())
         .to_pyarrow()
         .to_pylist()
     )
-    for r in rows:
-        f = out.get(r["experiment_id"])
-        arms = ([*f.arms] if f else []) + [r["variant"]]
-        out[r["experiment_id"]] = Found(
-            r["experiment_id"], "user", "events", arms, (f.units if f else 0) + r["n"]
-        )
+    for r in rows:  # units: distinct viewers, however many arms they were seen in
+        out[r["experiment_id"]] = Found(r["experiment_id"], "user", "events", sorted(r["arms"]), r["n"])
     if _has(con, "experiment_assignments"):
         for eid, arms, n in con.execute(
             "SELECT experiment_id, list(DISTINCT arm ORDER BY arm), count(*) FROM experiment_assignments GROUP BY 1"
@@ -654,16 +648,59 @@ def _slices(con, experiment: str) -> ir.Table:
     return sl.filter(sl.experiment_id == experiment)
 
 
+def _bucket_seconds(sl: ir.Table) -> int | None:
+    """The largest whole number of seconds dividing every slice boundary (after burn-in), if any: events
+    in one such bucket all fall in the same slice, so they can be summed before the join."""
+    b = sl.select(
+        f=sl._from.epoch_seconds(), e=sl.end_ts.epoch_seconds(), fm=sl._from, em=sl.end_ts
+    ).to_pyarrow()
+    secs = [*b["f"].to_pylist(), *b["e"].to_pylist()]
+    whole = all(t.microsecond == 0 for t in [*b["fm"].to_pylist(), *b["em"].to_pylist()] if t is not None)
+    if not secs or not whole:
+        return None
+    g = 0
+    for x in secs:
+        g = math.gcd(g, int(x))
+    return g or None
+
+
 def slice_units(con, t: ir.Table, experiment: str, measures: Sequence[str]) -> ir.Table:
     """Measures per (room, slice, arm, viewer) over each slice's events after its burn-in (lazy).
-    Room-level events are the null viewer; summing over viewers gives the slice."""
+    Room-level events are the null viewer; summing over viewers gives the slice.
+
+    When the slice boundaries fall on whole multiples of some bucket (a minute, ten minutes), events are
+    first summed per (room, viewer, type, bucket) and only those sums go through the time-range join."""
     sl = _slices(con, experiment)
     sl = sl.mutate(_from=sl.start_ts + sl.burn_in_s.cast("int64").as_interval("s"))
-    j = t.join(sl, [t.room_id == sl.room_id, t.ts >= sl._from, t.ts < sl.end_ts])
+    t = t.filter(t.type.isin(measure_types(measures)))  # fewer rows through the range join
+    keys = ["room_id", "slice_id", "arm"]
+    ms = [m for m in _catalog_measures(measures) if m.agg.kind != "distinct"]
+    g = _bucket_seconds(sl)
+    if g is None:
+        j = t.join(sl, [t.room_id == sl.room_id, t.ts >= sl._from, t.ts < sl.end_ts])
+        j = j.select(
+            *[c for c in t.columns if c != "room_id"], room_id=t.room_id, slice_id=sl.slice_id, arm=sl.arm
+        )
+        return unit_measures(j, keys, measures)
+    pre = level0(t.mutate(_b=t.ts.epoch_seconds() // g), ["room_id", "_b"], ms)
+    sb = sl.mutate(_fb=sl._from.epoch_seconds() // g, _eb=sl.end_ts.epoch_seconds() // g)
+    j = pre.join(sb, [pre.room_id == sb.room_id, pre._b >= sb._fb, pre._b < sb._eb])
     j = j.select(
-        *[c for c in t.columns if c != "room_id"], room_id=t.room_id, slice_id=sl.slice_id, arm=sl.arm
+        *[c for c in pre.columns if c not in ("room_id", "_b")],
+        room_id=pre.room_id,
+        slice_id=sb.slice_id,
+        arm=sb.arm,
     )
-    return unit_measures(j, ["room_id", "slice_id", "arm"], measures)
+    l0 = relevel0(j, keys)
+    distinct_types = sorted(
+        {ty for m in _catalog_measures(measures) if m.agg.kind == "distinct" for ty in m.agg.types}
+    )
+    d = t.filter(t.type.isin(distinct_types or ["-"]))
+    dj = d.join(sl, [d.room_id == sl.room_id, d.ts >= sl._from, d.ts < sl.end_ts])
+    dj = dj.select(
+        *[c for c in d.columns if c != "room_id"], room_id=d.room_id, slice_id=sl.slice_id, arm=sl.arm
+    )
+    return unit_measures(dj, keys, measures, l0=l0)
 
 
 def _analyze_slices(con, t, experiment, keys, parts, measures) -> dict:
@@ -706,3 +743,35 @@ def _analyze_slices(con, t, experiment, keys, parts, measures) -> dict:
         arrays[k] = {"m": m, "d": dv, "arm": arm_arr, "room": room_arr}
         naive[k] = {r["arm"]: _row_moments(r, i, scale) for r in naive_rows}
     return {"counts": counts, "moments": moments, "arrays": arrays, "naive": naive}
+
+
+def active_in_session(con: duckdb.DuckDBPyConnection, t: ir.Table, session_id: str) -> list[str]:
+    """Experiments with exposures in the session, or with switchback slices in its room and time."""
+    ex = _exposures(t.filter(t.session_id == session_id))
+    found = set(ex.select("experiment_id").distinct().to_pyarrow()["experiment_id"].to_pylist())
+    if _has(con, "experiment_slices"):
+        b = session_bounds(t.filter(t.session_id == session_id)).to_pyarrow().to_pylist()
+        if b:
+            rows = con.execute(
+                "SELECT DISTINCT experiment_id FROM experiment_slices WHERE room_id = ? AND start_ts < ? AND end_ts > ?",
+                [b[0]["room_id"], b[0]["end"], b[0]["start"]],
+            ).fetchall()
+            found |= {r[0] for r in rows}
+    return sorted(found)
+
+
+def results_for_session(
+    con: duckdb.DuckDBPyConnection,
+    t: ir.Table,
+    session_id: str,
+    definitions: dict[str, Definition] | None = None,
+) -> list[ExperimentResult]:
+    """Each experiment active in the session, analysed over all its data so far (what the review shows);
+    an experiment that cannot be analysed yet is left out rather than failing the report."""
+    out = []
+    for eid in active_in_session(con, t, session_id):
+        try:
+            out.append(analyze(con, t, eid, definition=(definitions or {}).get(eid), permutations=500))
+        except (ExperimentError, ValueError):
+            continue
+    return out

@@ -772,6 +772,14 @@ def level0(t: ir.Table, by: Sequence[str], ms: Sequence[Metric]) -> ir.Table:
     return t.group_by([*by, "user_id", "type"]).aggregate(**agg)
 
 
+def relevel0(l0: ir.Table, by: Sequence[str]) -> ir.Table:
+    """Level-0 rows regrouped into coarser groups: rows and sums add, condition flags or."""
+    agg: dict[str, ir.Scalar] = {"_n": l0._n.sum()}
+    agg |= {name: l0[name].sum() for name in _LEVEL0_SUMS.values()}
+    agg |= {c: l0[c].any() for c in l0.columns if c.startswith("_w_")}
+    return l0.group_by([*by, "user_id", "type"]).aggregate(**agg)
+
+
 def aggregate(t: ir.Table, by: Sequence[str], keys: Sequence[str] | None = None) -> pd.DataFrame:
     """Measures per group in two steps: per (group, viewer, event type) counts and sums, then per group.
 
@@ -811,16 +819,25 @@ def aggregate(t: ir.Table, by: Sequence[str], keys: Sequence[str] | None = None)
     return df
 
 
-def unit_measures(t: ir.Table, by: Sequence[str], keys: Sequence[str]) -> ir.Table:
+def measure_types(keys: Sequence[str]) -> list[str]:
+    """The event types the measures behind ``keys`` read (to filter events before joins)."""
+    return sorted({ty for m in _measures(keys) if m.agg is not None for ty in m.agg.types})
+
+
+def unit_measures(
+    t: ir.Table, by: Sequence[str], keys: Sequence[str], l0: ir.Table | None = None
+) -> ir.Table:
     """Measures per (group, viewer), lazily: the catalog's own two steps stopped one level early, so an
     experiment can sum units up (or take Σy² over them) in the same query. Room-level events fall in
-    the null viewer. Visit-based measures are not available this way."""
+    the null viewer. Visit-based measures are not available this way. ``l0``: level-0 rows already built
+    (e.g. pre-aggregated before a join); ``t`` then serves only the distinct-count measures."""
     ms = _measures(keys)
     missing = [m.key for m in ms if m.agg is None]
     if missing:
         raise ValueError(f"not available per unit: {', '.join(missing)}")
     by = [c for c in by if c != "user_id"]
-    l0 = level0(t, by, [m for m in ms if m.agg.kind != "distinct"])
+    if l0 is None:
+        l0 = level0(t, by, [m for m in ms if m.agg.kind != "distinct"])
     agg: dict[str, ir.Scalar] = {}
     for m in ms:
         a = m.agg

@@ -57,6 +57,8 @@ class Review:
     suggestions: list[Suggestion]
     alerts: pd.DataFrame  # time (local), severity, rule, message_zh, message_en
     compliance: Any = None  # liveops.compliance_store.ComplianceReview, when the store has one
+    experiments: list = field(default_factory=list)  # liveops.experiments.ExperimentResult
+    drivers: Any = None  # liveops.drivers.DriversResult
     generated_at: dt.datetime = field(default_factory=lambda: dt.datetime.now().astimezone())
 
     def product_name(self, pid: str | None) -> str:
@@ -137,6 +139,8 @@ def build_review(ws, session_id: str | None = None) -> Review:
         suggestions=suggestions,
         alerts=_alerts_view(ws.alerts(sid), tz),
         compliance=ws.compliance(sid),
+        experiments=ws.experiments(sid),
+        drivers=ws.drivers(sid),
     )
 
 
@@ -853,6 +857,10 @@ def render_html(rv: Review) -> str:
         "share": lambda n: f"{n / rv.comments.total:.1%}" if rv.comments.total else "—",
         "suggestions": rv.suggestions,
         "cp": rv.compliance,
+        "experiments": rv.experiments,
+        "drivers": rv.drivers,
+        "pct": lambda v: "—" if v is None or v != v else f"{v:+.2%}",
+        "num": lambda v: "—" if v is None or v != v else f"{v:.4g}",
         "fmt_time": lambda ts: f"{_naive_local(pd.Series([ts]), rv.tz).iloc[0]:%H:%M:%S}",
         "fmt": fmt,
         "m": m,
@@ -892,6 +900,8 @@ SHEETS = {
     "comments": "弹幕 Comments",
     "alerts": "告警 Alerts",
     "compliance": "合规 Compliance",
+    "experiments": "实验 Experiments",
+    "drivers": "驱动因素 Drivers",
     "suggestions": "建议 Suggestions",
 }
 
@@ -1042,8 +1052,45 @@ def write_xlsx(rv: Review, path: str | Path) -> Path:
             "建议 Suggestion",
         ]
         _frame_sheet(xw, "compliance", hits, rv.tz, f, labels=False)
+        _frame_sheet(xw, "experiments", _experiment_rows(rv), rv.tz, f, labels=False)
+        drv = pd.DataFrame([O.plain(d) for d in rv.drivers.drivers]) if rv.drivers else pd.DataFrame()
+        _frame_sheet(xw, "drivers", drv, rv.tz, f, labels=False)
         _suggestion_sheet(xw, rv, f)
     return p
+
+
+def _experiment_rows(rv: Review) -> pd.DataFrame:
+    """One row per experiment × metric × arm, with the experiment's unit and SRM beside the result."""
+    cols = [
+        "experiment",
+        "unit",
+        "srm_p",
+        "metric",
+        "arm",
+        "control",
+        "n",
+        "n_control",
+        "mean_control",
+        "mean",
+        "lift_abs",
+        "lift_rel",
+        "ci_low",
+        "ci_high",
+        "ci_rel_low",
+        "ci_rel_high",
+        "p_value",
+        "p_adjusted",
+        "chance_to_win",
+        "seq_p_value",
+        "cuped_variance_reduction",
+        "permutation_p_value",
+    ]
+    rows = [
+        {"experiment": x.experiment, "unit": x.unit, "srm_p": x.srm_p} | O.plain(m)
+        for x in rv.experiments
+        for m in x.metrics
+    ]
+    return pd.DataFrame(rows, columns=cols) if rows else pd.DataFrame(columns=cols)
 
 
 def _col_format(c: str, s: pd.Series, f: dict):

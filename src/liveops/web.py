@@ -290,6 +290,13 @@ class Server:
             row["category_zh"], row["category_en"] = (c.zh, c.en) if c else (row["category"], row["category"])
         return state
 
+    def experiment_definitions(self) -> dict:
+        """The project's experiment definitions (./liveops-experiments.yaml), if any."""
+        from .experiments import load_definitions
+
+        path = Path("liveops-experiments.yaml")
+        return load_definitions(path) if path.exists() else {}
+
     def workspace(self) -> Workspace:
         """A read view on its own cursor: reads run beside writes (DuckDB's MVCC), not behind them."""
         cur = self.log.con.cursor()
@@ -550,6 +557,8 @@ def create_app(db: str | Path, config: ServerConfig | None = None) -> FastAPI:
             return _error(404, str(e).strip("'\""))
         except KeyError as e:
             return _error(404, f"未找到 not found: {e}")
+        except ValueError as e:  # a bad parameter or definitions file: the caller's to fix
+            return _error(400, str(e))
         finally:
             ws.close()
 
@@ -618,6 +627,41 @@ def create_app(db: str | Path, config: ServerConfig | None = None) -> FastAPI:
             filename=f"{session_id}.{format}",
             background=BackgroundTask(os.unlink, tmp),
         )
+
+    @app.get(
+        "/v1/experiments", tags=["experiments"], summary="实验列表 Experiments (as `liveops experiment list`)"
+    )
+    def get_experiments(tok: Reader) -> Response:
+        return _query(lambda ws: ws.experiment_list(server.experiment_definitions()))
+
+    @app.get(
+        "/v1/experiments/{experiment_id}",
+        tags=["experiments"],
+        summary="实验分析 One experiment analysed (as `liveops experiment analyze --format json`)",
+    )
+    def get_experiment(experiment_id: str, tok: Reader, metrics: str | None = None) -> Response:
+        from .experiments import ExperimentError
+
+        keys = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
+        ws = server.workspace()
+        try:
+            return _json(ws.experiment(experiment_id, keys, server.experiment_definitions()).to_dict())
+        except ExperimentError as e:
+            return _error(404 if "未找到" in str(e) or "no exposures" in str(e) else 400, str(e))
+        except ValueError as e:
+            return _error(400, str(e))
+        finally:
+            ws.close()
+
+    @app.get(
+        "/v1/sessions/{session_id}/drivers",
+        tags=["experiments"],
+        summary="成交驱动因素 What drove conversion and GMV (as `liveops drivers --format json`)",
+    )
+    def get_drivers(session_id: str, tok: Reader) -> Response:
+        from dataclasses import asdict
+
+        return _query(lambda ws: asdict(ws.drivers(session_id)))
 
     @app.get("/v1/sessions/{session_id}/alerts", tags=["query"], summary="告警 Alerts raised during the show")
     def get_alerts(session_id: str, tok: Reader) -> Response:
@@ -733,7 +777,8 @@ def create_app(db: str | Path, config: ServerConfig | None = None) -> FastAPI:
     @app.get("/", include_in_schema=False)
     def sessions_page() -> HTMLResponse:
         body = '<main style="display:block"><div class="panel"><table id="sessions"></table></div></main>'
-        return _page("场次 Sessions", "场次", "Sessions", "", body, "sessionsPage();")
+        extra = '<a class="meta" href="/experiments" data-zh="实验" data-en="Experiments">实验</a>'
+        return _page("场次 Sessions", "场次", "Sessions", "", body, "sessionsPage();", extra)
 
     @app.get("/live/{session_id}", include_in_schema=False)
     def live_page(session_id: str) -> HTMLResponse:
@@ -743,6 +788,15 @@ def create_app(db: str | Path, config: ServerConfig | None = None) -> FastAPI:
         return _page(
             f"大屏 {session_id}", "直播大屏", "Live big screen", session_id, _LIVE_BODY, script, extra
         )
+
+    @app.get("/experiments", include_in_schema=False)
+    def experiments_page() -> HTMLResponse:
+        body = (
+            '<main style="display:block"><div class="panel"><table id="experiments"></table></div>'
+            '<div class="panel"><h2 id="exp-title"></h2><div id="exp-meta" class="meta"></div>'
+            '<div style="overflow-x:auto"><table id="exp-result"></table></div><div id="exp-notes" class="meta"></div></div></main>'
+        )
+        return _page("实验 Experiments", "实验", "Experiments", "", body, "experimentsPage();")
 
     @app.get("/review/{session_id}", include_in_schema=False)
     def review_page(session_id: str) -> HTMLResponse:

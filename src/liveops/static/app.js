@@ -156,3 +156,43 @@ function reviewPage(sessionId) {
   }
   LO.initLogin(load);
 }
+
+function experimentsPage() {
+  // Every experiment the store knows; click one for its analysis (the same JSON as the CLI).
+  let current = null;
+  const fmt = (v, d = 4) => v === null || v === undefined ? "—" : Number(v).toPrecision(d);
+  const pct = v => v === null || v === undefined ? "—" : (v >= 0 ? "+" : "") + (100 * v).toFixed(2) + "%";
+  async function list() {
+    const rows = await LO.api("/v1/experiments");
+    document.getElementById("experiments").innerHTML =
+      `<tr><th>${LO.t("实验", "Experiment")}</th><th>${LO.t("单元", "Unit")}</th><th>${LO.t("来源", "Source")}</th><th>${LO.t("分组", "Arms")}</th><th>${LO.t("单元数", "Units")}</th></tr>` +
+      rows.map(r => `<tr class="exp-row" data-id="${encodeURIComponent(r.experiment_id)}" style="cursor:pointer"><td><a href="#">${r.experiment_id}</a></td>
+        <td>${r.unit === "user" ? LO.t("观众", "viewer") : LO.t("时间片", "slice")}</td><td>${r.source}</td>
+        <td>${(r.arms || []).join(" / ")}</td><td>${LO.num(r.units)}</td></tr>`).join("");
+    document.querySelectorAll(".exp-row").forEach(tr => tr.addEventListener("click", ev => { ev.preventDefault(); show(decodeURIComponent(tr.dataset.id)); }));
+    if (current) show(current); else if (rows.length) show(rows[0].experiment_id);
+  }
+  async function show(id) {
+    current = id;
+    const r = await LO.api(`/v1/experiments/${encodeURIComponent(id)}`);
+    const table = document.getElementById("exp-result");
+    if (r.error) { document.getElementById("exp-title").textContent = id; table.innerHTML = ""; document.getElementById("exp-notes").textContent = r.error; return; }
+    document.getElementById("exp-title").textContent = r.experiment;
+    const arms = Object.entries(r.arms).map(([a, n]) => `${a} ${LO.num(n)}`).join(" / ");
+    document.getElementById("exp-meta").innerHTML =
+      `${r.unit === "user" ? LO.t("按观众随机", "user-randomised") : LO.t("时间片轮换", "switchback")} · ${arms} · SRM p = ${fmt(r.srm_p, 3)}` +
+      (r.srm_flag ? ` <b class="srm">${LO.t("样本比例失衡，先查分流", "sample ratio mismatch: check assignment")}</b>` : "");
+    const slice = r.unit === "slice";
+    table.innerHTML =
+      `<tr><th>${LO.t("指标", "Metric")}</th><th>${LO.t("分组", "Arm")}</th><th>${LO.t("对照", "Control")}</th><th>${LO.t("实验", "Treatment")}</th>
+       <th>${LO.t("相对提升", "Lift")}</th><th>95% CI</th><th>p</th><th>${LO.t("校正 p", "adj. p")}</th><th>${LO.t("胜率", "P(win)")}</th>
+       <th>${LO.t("随时可看 p", "Always-valid p")}</th><th>${slice ? LO.t("置换 p", "Permutation p") : "CUPED"}</th></tr>` +
+      r.metrics.map(m => `<tr data-metric="${m.metric}"><td>${LO.t(m.zh, m.metric)}${m.role === "primary" ? " ★" : ""}</td><td>${m.arm} vs ${m.control}</td>
+        <td>${fmt(m.mean_control)}</td><td>${fmt(m.mean)}</td><td class="lift">${pct(m.lift_rel)}</td><td>[${pct(m.ci_rel_low)}, ${pct(m.ci_rel_high)}]</td>
+        <td>${fmt(m.p_value, 3)}</td><td>${fmt(m.p_adjusted, 3)}</td><td>${m.chance_to_win === null ? "—" : (100 * m.chance_to_win).toFixed(0) + "%"}</td>
+        <td>${fmt(m.seq_p_value, 3)}</td><td>${slice ? fmt(m.permutation_p_value, 3) : (m.cuped_variance_reduction === null ? "—" : "−" + (100 * m.cuped_variance_reduction).toFixed(1) + "%")}</td></tr>`).join("");
+    document.getElementById("exp-notes").textContent = (r.notes || []).join(" ");
+  }
+  LO.onLang = list;
+  LO.initLogin(list);
+}
