@@ -33,7 +33,9 @@ def data(viewers: int, sessions: int) -> dict[str, Path]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--viewers", type=int, default=260_000, help="viewers per show (sets the size: ~10 M events)")
+    ap.add_argument(
+        "--viewers", type=int, default=260_000, help="viewers per show (sets the size: ~10 M events)"
+    )
     ap.add_argument("--sessions", type=int, default=4)
     ap.add_argument("--repeat", type=int, default=3)
     a = ap.parse_args()
@@ -63,7 +65,11 @@ def main() -> None:
                 print(
                     f"    {m.metric:16s} lift {m.lift_rel:+.2%} [{m.ci_rel_low:+.2%}, {m.ci_rel_high:+.2%}] "
                     f"p={m.p_value:.3g}"
-                    + (f" CUPED −{m.cuped_variance_reduction:.1%} variance" if m.cuped_variance_reduction else "")
+                    + (
+                        f" CUPED −{m.cuped_variance_reduction:.1%} variance"
+                        if m.cuped_variance_reduction
+                        else ""
+                    )
                 )
         log.close()
 
