@@ -273,6 +273,12 @@ def test_cli_analyze_json_contract_and_power(tmp_path, log):
         app, ["experiment", "power", "--baseline", "0.032", "--mde", "0.1", "--format", "json"]
     )
     assert res.exit_code == 0 and json.loads(res.stdout)["n_per_arm"] == 49774
+    res = runner.invoke(
+        app, ["experiment", "power", "--baseline", "0.032", "--units", "49774", "--format", "json"]
+    )
+    assert res.exit_code == 0 and json.loads(res.stdout)["mde_rel"] == pytest.approx(0.1, rel=1e-3)
+    res = runner.invoke(app, ["experiment", "power", "--baseline", "0.032"])
+    assert res.exit_code == 2 and "--units" in res.output
     res = runner.invoke(app, ["experiment", "power", "--baseline", "1.5", "--mde", "0.1"])
     assert res.exit_code == 2 and "(0, 1)" in res.output
     res = runner.invoke(app, ["experiment", "analyze", "--db", db, "--experiment", "zzz"])

@@ -10,7 +10,7 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import NormalIndPower
 from statsmodels.stats.proportion import proportions_ztest
 
-from liveops.stats import Moments, adjust, compare, msprt, permutation_p, sample_size, srm
+from liveops.stats import Moments, adjust, compare, mde_for, msprt, permutation_p, sample_size, srm
 
 RNG = np.random.default_rng(7)
 Y_C = RNG.lognormal(1.0, 1.0, 800)
@@ -104,6 +104,12 @@ def test_sample_size_matches_statsmodels():
     ref = NormalIndPower().solve_power(effect_size=es, alpha=0.05, power=0.8, ratio=1.0)
     assert plan.n_per_arm == math.ceil(ref)
     assert plan.n_per_arm == pytest.approx(ref, abs=1)
+
+
+def test_mde_is_the_inverse_of_the_sample_size():
+    plan = sample_size(0.05, 0.08)
+    assert mde_for(plan.n_per_arm, 0.05) == pytest.approx(0.08, rel=1e-3)
+    assert mde_for(plan.n_per_arm, 0.05) <= 0.08  # n was rounded up
 
 
 def test_bayes_chance_to_win_and_risk_by_hand():

@@ -166,7 +166,12 @@ def power_cmd(
     baseline: Annotated[
         float, typer.Option("--baseline", help="对照组基线 baseline (a rate, or a mean with --sd)")
     ],
-    mde: Annotated[float, typer.Option("--mde", help="最小可检测相对提升 relative MDE, e.g. 0.1 = +10 %")],
+    mde: Annotated[
+        float | None, typer.Option("--mde", help="最小可检测相对提升 relative MDE, e.g. 0.1 = +10 %")
+    ] = None,
+    units: Annotated[
+        int | None, typer.Option("--units", help="每组单元数 units per arm → the smallest detectable lift")
+    ] = None,
     alpha: Annotated[float, typer.Option("--alpha")] = 0.05,
     power: Annotated[float, typer.Option("--power")] = 0.8,
     sd: Annotated[
@@ -179,8 +184,32 @@ def power_cmd(
     fmt: Annotated[Fmt, typer.Option("--format", "-f")] = Fmt.table,
 ) -> None:
     """样本量计算 Sample size per arm to detect a relative lift (two-sided test)."""
-    from .stats import sample_size
+    from .stats import mde_for, sample_size
 
+    if (mde is None) == (units is None):
+        raise _fail("需要 --mde 或 --units 之一 give exactly one of --mde (→ units) or --units (→ MDE)")
+    if units is not None:
+        if (
+            units < 2
+            or not 0 < alpha < 1
+            or not 0 < power < 1
+            or baseline <= 0
+            or (sd is None and baseline >= 1)
+        ):
+            raise _fail(
+                "--units ≥ 2, alpha/power in (0, 1), and a baseline rate in (0, 1) (or a mean with --sd)"
+            )
+        rel = mde_for(units, baseline, alpha, power, sd)
+        if fmt == Fmt.json:
+            O.print_json(
+                {"baseline": baseline, "units_per_arm": units, "alpha": alpha, "power": power, "mde_rel": rel}
+            )
+        else:
+            out.print(
+                f"每组 {units:,} 个单元时，以 {power:.0%} 的把握可检出的最小相对变化约为 [bold]{rel:.1%}[/bold] "
+                f"— with {units:,} units per arm the smallest detectable relative lift is about {rel:.1%}"
+            )
+        return
     try:
         plan = sample_size(baseline, mde, alpha, power, sd, arms)
     except ValueError as e:

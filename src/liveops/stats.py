@@ -374,10 +374,17 @@ def sample_size(
 def mde_for(
     n: int, baseline: float, alpha: float = 0.05, power: float = 0.8, sd: float | None = None
 ) -> float:
-    """The smallest relative lift detectable with n units per arm (variance taken at the baseline)."""
-    sdv = math.sqrt(baseline * (1 - baseline)) if sd is None else sd
-    z = _st.norm.ppf(1 - alpha / 2) + _st.norm.ppf(power)
-    return z * sdv * math.sqrt(2 / n) / abs(baseline)
+    """The smallest relative lift detectable with n units per arm: the inverse of ``sample_size``
+    (for a proportion the treatment arm's variance is taken at the lifted rate, as there)."""
+    hi = (1 / baseline - 1) * (1 - 1e-9) if sd is None else 100.0
+    lo = 0.0
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        target = baseline * (1 + mid)
+        sd_c = math.sqrt(baseline * (1 - baseline)) if sd is None else sd
+        sd_t = math.sqrt(target * (1 - target)) if sd is None else sd
+        lo, hi = (mid, hi) if power_at(n, target - baseline, sd_c, sd_t, alpha) < power else (lo, mid)
+    return hi
 
 
 # --- clusters: randomisation inference ----------------------------------------------------------------
