@@ -116,3 +116,13 @@ def start_server(db, port: int, *args: str) -> subprocess.Popen:
             raise AssertionError(p.stderr.read().decode())
     p.kill()
     raise AssertionError("server did not start")
+
+
+def stop_server(p: subprocess.Popen) -> None:
+    """Stop a server from start_server; one that will not stop is killed and the test fails."""
+    p.terminate()
+    try:
+        p.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        raise

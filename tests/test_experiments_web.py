@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from pathlib import Path
 
 import orjson
 import pytest
-from conftest import free_port, start_server
+from conftest import free_port, start_server, stop_server
 from fastapi.testclient import TestClient
 from test_experiments import ROWS
 from test_report_browser import ARGS, CHROMIUM
@@ -88,10 +87,5 @@ def test_experiments_page_in_a_browser(tmp_path):
             page.wait_for_function("document.querySelector('#exp-result th').textContent === 'Metric'")
             browser.close()
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            raise
+        stop_server(server)
     assert errors == []

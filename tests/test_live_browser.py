@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
 import httpx
 import orjson
 import pyarrow.compute as pc
 import pytest
-from conftest import free_port, start_server
+from conftest import free_port, start_server, stop_server
 from test_report_browser import ARGS, CHROMIUM
 
 from liveops.simulate import SimConfig, simulate
@@ -125,11 +124,6 @@ def test_big_screen_fills_up_as_events_arrive(tmp_path):
             page.screenshot(path=str(shot.with_name("review_page.png")))
             browser.close()
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            raise
+        stop_server(server)
     assert errors == []
     assert outside == []  # offline: nothing outside the server is requested

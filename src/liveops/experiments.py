@@ -51,7 +51,11 @@ PLANNED_UNITS = {"user": 5_000, "slice": 24}  # per arm, when a definition does 
 
 
 class ExperimentError(ValueError):
-    """A problem the user can fix: an unknown experiment or metric, a bad definition or file."""
+    """A problem the user can fix: an unknown metric, a bad definition or file."""
+
+
+class UnknownExperiment(ExperimentError, LookupError):
+    """No exposures, assignments or schedule under that id (a 404 over HTTP)."""
 
 
 # --- definitions ----------------------------------------------------------------------------------
@@ -403,6 +407,13 @@ class ExperimentResult:
         return d
 
 
+_SHARED = [
+    f
+    for f in MetricResult.__dataclass_fields__
+    if f in stats.Comparison.__dataclass_fields__ and f != "notes"
+]
+
+
 def _metric_parts(key: str, unit: str) -> tuple[str, str | None, str, float]:
     """(numerator measure, denominator measure or None for a per-unit mean, kind, scale)."""
     m = CATALOG.get(key)
@@ -470,7 +481,7 @@ def _user_units(con, t: ir.Table, experiment: str) -> tuple[ir.Table, str, int]:
         a = a.filter(a.experiment_id == experiment)
         if a.count().to_pyarrow().as_py():
             return a.select("user_id", "arm", first_ts=ibis.null("timestamp('UTC')")), "assignments", 0
-    raise ExperimentError(f"未找到实验 experiment {experiment!r} has no exposures, assignments or schedule")
+    raise UnknownExperiment(f"未找到实验 experiment {experiment!r} has no exposures, assignments or schedule")
 
 
 def analyze(
@@ -545,25 +556,10 @@ def analyze(
                 control=control,
                 kind=kind,
                 n=c.n_treatment,
-                n_control=c.n_control,
                 mean=c.mean_treatment,
-                mean_control=c.mean_control,
-                lift_abs=c.lift_abs,
-                lift_rel=c.lift_rel,
-                ci_low=c.ci_low,
-                ci_high=c.ci_high,
-                ci_rel_low=c.ci_rel_low,
-                ci_rel_high=c.ci_rel_high,
-                p_value=c.p_value,
                 p_adjusted=None,
-                chance_to_win=c.chance_to_win,
-                risk_control=c.risk_control,
-                risk_treatment=c.risk_treatment,
-                seq_p_value=c.seq_p_value,
-                seq_ci_low=c.seq_ci_low,
-                seq_ci_high=c.seq_ci_high,
-                cuped_variance_reduction=c.cuped_variance_reduction,
                 notes=list(c.notes),
+                **{f: getattr(c, f) for f in _SHARED},
             )
             if unit == "slice":
                 naive = res["naive"][k]

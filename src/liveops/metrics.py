@@ -761,6 +761,12 @@ _LEVEL0_SUMS = {
 }
 
 
+def _l0_cond(l0: ir.Table, m: Metric) -> ir.BooleanValue:
+    """Level-0 rows a measure counts: its event types, and its extra condition's flag."""
+    cond = _is(l0, *m.agg.types)
+    return cond & l0[f"_w_{m.key}"] if m.agg.where is not None else cond
+
+
 def level0(t: ir.Table, by: Sequence[str], ms: Sequence[Metric]) -> ir.Table:
     """Per (group, viewer, event type): rows, the summed columns, and each measure's extra condition as a flag."""
     agg: dict[str, ir.Scalar] = {"_n": t.count()}
@@ -796,9 +802,7 @@ def aggregate(t: ir.Table, by: Sequence[str], keys: Sequence[str] | None = None)
         a = m.agg
         if a.kind == "distinct":
             continue
-        cond = _is(l0, *a.types)
-        if a.where is not None:
-            cond = cond & l0[f"_w_{m.key}"]
+        cond = _l0_cond(l0, m)
         if a.kind == "uv":
             step2[m.key] = (
                 (cond & l0.user_id.notnull()).sum() if len(a.types) == 1 else l0.user_id.nunique(where=cond)
@@ -843,9 +847,7 @@ def unit_measures(
         a = m.agg
         if a.kind == "distinct":
             continue
-        cond = _is(l0, *a.types)
-        if a.where is not None:
-            cond = cond & l0[f"_w_{m.key}"]
+        cond = _l0_cond(l0, m)
         if a.kind == "uv":
             agg[m.key] = (cond & l0.user_id.notnull()).any().cast("int64")
         elif a.kind == "rows":

@@ -640,18 +640,10 @@ def create_app(db: str | Path, config: ServerConfig | None = None) -> FastAPI:
         summary="实验分析 One experiment analysed (as `liveops experiment analyze --format json`)",
     )
     def get_experiment(experiment_id: str, tok: Reader, metrics: str | None = None) -> Response:
-        from .experiments import ExperimentError
-
         keys = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
-        ws = server.workspace()
-        try:
-            return _json(ws.experiment(experiment_id, keys, server.experiment_definitions()).to_dict())
-        except ExperimentError as e:
-            return _error(404 if "未找到" in str(e) or "no exposures" in str(e) else 400, str(e))
-        except ValueError as e:
-            return _error(400, str(e))
-        finally:
-            ws.close()
+        return _query(
+            lambda ws: ws.experiment(experiment_id, keys, server.experiment_definitions()).to_dict()
+        )
 
     @app.get(
         "/v1/sessions/{session_id}/drivers",
