@@ -761,10 +761,28 @@ _LEVEL0_SUMS = {
 }
 
 
-def _l0_cond(l0: ir.Table, m: Metric) -> ir.BooleanValue:
-    """Level-0 rows a measure counts: its event types, and its extra condition's flag."""
-    cond = _is(l0, *m.agg.types)
-    return cond & l0[f"_w_{m.key}"] if m.agg.where is not None else cond
+def _step2(l0: ir.Table, ms: Sequence[Metric], per_viewer: bool) -> dict[str, ir.Scalar]:
+    """The second step over level-0 rows: per group, or per (group, viewer) when ``per_viewer`` — then a
+    distinct-viewer measure is a 0/1 flag and sums are never null. Distinct-value measures are left out."""
+    out: dict[str, ir.Scalar] = {}
+    for m in ms:
+        a = m.agg
+        if a.kind == "distinct":
+            continue
+        cond = _is(l0, *a.types)
+        if a.where is not None:  # the measure's extra condition travels as a per-(viewer, type) flag
+            cond = cond & l0[f"_w_{m.key}"]
+        if a.kind == "uv" and per_viewer:
+            out[m.key] = (cond & l0.user_id.notnull()).any().cast("int64")
+        elif a.kind == "uv":
+            one_type = len(a.types) == 1
+            out[m.key] = (cond & l0.user_id.notnull()).sum() if one_type else l0.user_id.nunique(where=cond)
+        elif a.kind == "rows":
+            out[m.key] = ibis.ifelse(cond, l0._n, 0).sum()
+        else:
+            total = l0[_LEVEL0_SUMS[(a.col, a.default)]].sum(where=cond)
+            out[m.key] = total.cast("float64").fill_null(0) if per_viewer else total
+    return out
 
 
 def level0(t: ir.Table, by: Sequence[str], ms: Sequence[Metric]) -> ir.Table:
@@ -797,20 +815,7 @@ def aggregate(t: ir.Table, by: Sequence[str], keys: Sequence[str] | None = None)
     by = list(by)
     ms = _measures(keys)
     l0 = level0(t, by, ms)
-    step2: dict[str, ir.Scalar] = {}
-    for m in ms:
-        a = m.agg
-        if a.kind == "distinct":
-            continue
-        cond = _l0_cond(l0, m)
-        if a.kind == "uv":
-            step2[m.key] = (
-                (cond & l0.user_id.notnull()).sum() if len(a.types) == 1 else l0.user_id.nunique(where=cond)
-            )
-        elif a.kind == "rows":
-            step2[m.key] = ibis.ifelse(cond, l0._n, 0).sum()
-        else:
-            step2[m.key] = l0[_LEVEL0_SUMS[(a.col, a.default)]].sum(where=cond)
+    step2 = _step2(l0, ms, per_viewer=False)
     df = l0.group_by(by).aggregate(**step2).execute() if step2 else t.select(*by).distinct().execute()
     distinct = [m for m in ms if m.agg.kind == "distinct"]
     if distinct:
@@ -842,19 +847,7 @@ def unit_measures(
     by = [c for c in by if c != "user_id"]
     if l0 is None:
         l0 = level0(t, by, [m for m in ms if m.agg.kind != "distinct"])
-    agg: dict[str, ir.Scalar] = {}
-    for m in ms:
-        a = m.agg
-        if a.kind == "distinct":
-            continue
-        cond = _l0_cond(l0, m)
-        if a.kind == "uv":
-            agg[m.key] = (cond & l0.user_id.notnull()).any().cast("int64")
-        elif a.kind == "rows":
-            agg[m.key] = ibis.ifelse(cond, l0._n, 0).sum()
-        else:
-            agg[m.key] = l0[_LEVEL0_SUMS[(a.col, a.default)]].sum(where=cond).cast("float64").fill_null(0)
-    out = l0.group_by([*by, "user_id"]).aggregate(**agg)
+    out = l0.group_by([*by, "user_id"]).aggregate(**_step2(l0, ms, per_viewer=True))
     distinct = [m for m in ms if m.agg.kind == "distinct"]
     if distinct:
         types = sorted({ty for m in distinct for ty in m.agg.types})
