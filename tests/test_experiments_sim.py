@@ -48,7 +48,7 @@ def viewers(sim):
     log, _ = sim
     t = log.events
     last = t.filter(t.session_id == t.session_id.max())
-    u = unit_measures(last, [], ["buyers", "gmv", "uv"]).to_pyarrow()
+    u = unit_measures(last, [], ["buyers", "gmv", "uv"]).order_by("user_id").to_pyarrow()  # a fixed order
     keep = np.asarray(u["uv"]) == 1
     return np.asarray(u["buyers"], float)[keep], np.asarray(u["gmv"], float)[keep]
 
@@ -127,7 +127,6 @@ def test_sequential_read_out_holds_alpha_under_continuous_peeking(viewers):
             hit_seq |= r.seq_p_value < 0.05
         naive += hit_naive
         seq += hit_seq
-    print("seq", naive, seq)
     assert seq / RUNS <= 0.05, (naive, seq)
     assert naive / RUNS > 0.10, (naive, seq)  # why the always-valid read-out exists
 
@@ -183,6 +182,5 @@ def test_switchback_needs_cluster_inference(sim):
             for sel in (~tr, tr)
         ]
         naive += compare(*viewer_arms).p_value < 0.05
-    print("switchback", naive, cluster)
     assert cluster / RUNS <= 0.08, (naive, cluster)
     assert naive / RUNS > 0.10 and naive > 2 * cluster, (naive, cluster)
