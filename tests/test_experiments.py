@@ -376,3 +376,15 @@ def test_switchback_bucketed_path_equals_the_plain_range_join(tmp_path, monkeypa
     assert len(fast) > 100
     pd.testing.assert_frame_equal(fast[plain.columns], plain, check_dtype=False)
     lg.close()
+
+
+def test_project_definitions_file_is_used_by_default(tmp_path, monkeypatch, log):
+    monkeypatch.chdir(tmp_path)
+    assert X.project_definitions() == {}
+    (tmp_path / "liveops-experiments.yaml").write_text(
+        "experiments:\n  - id: exp1\n    arms: [control, treat]\n    primary: uv_value\n    cuped: false\n"
+    )
+    d = X.project_definitions()
+    r = X.analyze(log.con, log.events, "exp1", definition=d["exp1"])
+    assert [m.metric for m in r.metrics] == ["uv_value"] and r.metrics[0].role == "primary"
+    assert r.metrics[0].cuped_variance_reduction is None

@@ -169,9 +169,8 @@ class Workspace:
             return []
         from . import experiments as X
 
-        return X.results_for_session(
-            self._log.con, self.events, self.resolve_session(session_id), definitions
-        )
+        defs = X.project_definitions() if definitions is None else definitions
+        return X.results_for_session(self._log.con, self.events, self.resolve_session(session_id), defs)
 
     def experiment_list(self, definitions: dict | None = None) -> pd.DataFrame:
         """Experiments known from events, assignment and schedule tables, and definitions."""

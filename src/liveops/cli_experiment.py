@@ -6,7 +6,6 @@ import csv
 import math
 import sys
 from datetime import datetime
-from pathlib import Path
 from typing import Annotated
 
 import pandas as pd
@@ -29,13 +28,10 @@ DefsOpt = Annotated[
 
 
 def _defs(path: str | None):
-    from .experiments import ExperimentError, load_definitions
+    from .experiments import ExperimentError, project_definitions
 
-    p = path or (DEFINITIONS if Path(DEFINITIONS).exists() else None)
-    if p is None:
-        return {}
     try:
-        return load_definitions(p)
+        return project_definitions(path)
     except ExperimentError as e:
         raise _fail(str(e)) from e
 

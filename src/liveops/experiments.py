@@ -122,6 +122,17 @@ def load_definitions(path: str | Path) -> dict[str, Definition]:
     return out
 
 
+DEFINITIONS_FILE = "liveops-experiments.yaml"
+
+
+def project_definitions(path: str | Path | None = None) -> dict[str, Definition]:
+    """The definitions in ``path``, else in ./liveops-experiments.yaml if there is one, else none."""
+    p = Path(path) if path else Path(DEFINITIONS_FILE)
+    if path is None and not p.exists():
+        return {}
+    return load_definitions(p)
+
+
 # --- assignment and schedules -----------------------------------------------------------------------
 
 

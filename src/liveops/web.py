@@ -292,10 +292,9 @@ class Server:
 
     def experiment_definitions(self) -> dict:
         """The project's experiment definitions (./liveops-experiments.yaml), if any."""
-        from .experiments import load_definitions
+        from .experiments import project_definitions
 
-        path = Path("liveops-experiments.yaml")
-        return load_definitions(path) if path.exists() else {}
+        return project_definitions()
 
     def workspace(self) -> Workspace:
         """A read view on its own cursor: reads run beside writes (DuckDB's MVCC), not behind them."""
