@@ -51,8 +51,11 @@ def test_conversion_effects_are_average_marginal_effects_of_a_logit():
     )
     fit = sm.Logit(df.bought.astype(float), sm.add_constant(x)).fit(disp=0)
     me = fit.get_margeff(at="overall")
-    for name, eff in zip(x.columns, me.margeff, strict=True):
-        assert got[name].effect == pytest.approx(eff, abs=1e-9)
+    ci = me.conf_int()
+    for name, eff, (lo, hi), p in zip(x.columns, me.margeff, ci, me.pvalues, strict=True):
+        assert got[name].effect == pytest.approx(eff, abs=1e-7)
+        assert (got[name].ci_low, got[name].ci_high) == pytest.approx((lo, hi), abs=1e-6)
+        assert got[name].p_value == pytest.approx(p, abs=1e-6)
     assert got["source=follow"].systematic and got["source=follow"].effect > 0
     assert "成交概率高" in got["source=follow"].sentence_zh and "系统性" in got["source=follow"].sentence_zh
     assert not got["entry_10min"].systematic  # no effect was built in
