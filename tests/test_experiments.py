@@ -15,6 +15,7 @@ import pytest
 import statsmodels.api as sm
 from conftest import write_jsonl
 from scipy import stats as st
+from statsmodels.stats.proportion import proportions_ztest
 from typer.testing import CliRunner
 
 from liveops import experiments as X
@@ -388,3 +389,11 @@ def test_project_definitions_file_is_used_by_default(tmp_path, monkeypatch, log)
     r = X.analyze(log.con, log.events, "exp1", definition=d["exp1"])
     assert [m.metric for m in r.metrics] == ["uv_value"] and r.metrics[0].role == "primary"
     assert r.metrics[0].cuped_variance_reduction is None
+
+
+def test_pooled_z_applies_to_proportions_only(log):
+    r = X.analyze(log.con, log.events, "exp1", ["conversion_rate", "uv_value"], cuped=False, test="ztest")
+    conv, uvv = r.metrics
+    stat, p = proportions_ztest([2, 2], [4, 3])
+    assert conv.p_value == pytest.approx(p, abs=1e-9)
+    assert uvv.p_value == pytest.approx(st.ttest_ind([120, 0, 0, 40], [100, 0, 30], equal_var=False).pvalue)

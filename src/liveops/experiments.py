@@ -555,7 +555,7 @@ def analyze(
                 mom[arm],
                 alpha=alpha,
                 proportion=kind == "proportion",
-                test=test,
+                test=test if kind == "proportion" else "welch",  # the pooled z is for proportions only
                 cuped=use_cuped and unit == "user" and kind != "ratio",
                 tune_n=d.planned_units or PLANNED_UNITS[unit],
             )
