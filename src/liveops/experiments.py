@@ -141,12 +141,6 @@ def _unit_interval(key: str) -> float:
     return int.from_bytes(h, "big") / 2**64
 
 
-def _pick(u: float, arms: Sequence[str], weights: Sequence[float] | None) -> str:
-    w = np.ones(len(arms)) if weights is None else np.asarray(weights, float)
-    edges = np.cumsum(w / w.sum())
-    return arms[min(int(np.searchsorted(edges, u, side="right")), len(arms) - 1)]
-
-
 def assign(
     unit_ids: Sequence[str], experiment: str, arms: Sequence[str], weights: Sequence[float] | None = None
 ) -> list[str]:
@@ -156,7 +150,10 @@ def assign(
         raise ExperimentError("至少两个分组 at least two arms are needed")
     if weights is not None and (len(weights) != len(arms) or min(weights) <= 0):
         raise ExperimentError("每个分组一个正权重 one positive weight per arm")
-    return [_pick(_unit_interval(f"{experiment}\x1f{u}"), arms, weights) for u in unit_ids]
+    u = np.fromiter((_unit_interval(f"{experiment}\x1f{x}") for x in unit_ids), float, len(unit_ids))
+    w = np.ones(len(arms)) if weights is None else np.asarray(weights, float)
+    idx = np.minimum(np.searchsorted(np.cumsum(w / w.sum()), u, side="right"), len(arms) - 1)
+    return [arms[i] for i in idx]
 
 
 @dataclass(frozen=True)
