@@ -111,6 +111,20 @@ def _welch_df(vc, nc, vt, nt):
     return (vc + vt) ** 2 / (vc**2 / (nc - 1) + vt**2 / (nt - 1))
 
 
+def test_notebook_workspace_gives_the_same_result(tmp_path, log):
+    import liveops
+
+    expected = X.analyze(log.con, log.events, "exp1").to_dict()
+    log.close()
+    with liveops.open(tmp_path / "x.duckdb") as ws:
+        assert ws.experiment_list()["experiment_id"].tolist() == ["exp1"]
+        r = ws.experiment("exp1")
+        assert r.to_dict() == expected
+        assert list(r.frame()["metric"]) == ["conversion_rate", "uv_value"]
+        with pytest.raises(LookupError):
+            ws.experiment("nope")
+
+
 def test_cuped_uses_the_pre_exposure_period(log):
     r = X.analyze(log.con, log.events, "exp1", ["uv_value"], cuped=True)
     y = np.array([100, 0, 30, 120, 0, 0, 40.0])

@@ -406,6 +406,12 @@ class ExperimentResult:
     contaminated: int = 0  # viewers seen in more than one arm, left out
     notes: list[str] = field(default_factory=list)
 
+    def frame(self):
+        """The metric rows as a DataFrame (one row per metric × treatment arm), for notebooks."""
+        import pandas as pd
+
+        return pd.DataFrame(self.to_dict()["metrics"])
+
     def to_dict(self) -> dict:
         d = asdict(self)
         for m in d["metrics"]:
