@@ -46,6 +46,7 @@ echo "存储 Store:      $(realpath "$OUT/demo.duckdb")  (try: uv run liveops so
 LIVE="$OUT/live.duckdb"
 uv run liveops simulate --out "$OUT/live_show.parquet" --viewers 30000 --minutes 120 --seed 8 --quiet
 uv run liveops products import "$OUT/live_show.parquet.products.csv" --db "$LIVE" > /dev/null
+uv run liveops experiment import "$OUT/live_show.parquet.schedule.csv" --db "$LIVE" 2> /dev/null
 INGEST=$(uv run liveops token create --role ingest --name demo-replay --db "$LIVE" 2> /dev/null)
 VIEWER=$(uv run liveops token create --role viewer --name demo-screen --db "$LIVE" 2> /dev/null)
 uv run liveops token create --role admin --name demo-admin --db "$LIVE" > /dev/null 2>&1
@@ -62,7 +63,7 @@ echo "直播大屏 Big screen: http://127.0.0.1:$PORT/live/$SID"
 echo "观看令牌 Viewer token (paste it once when the page asks): $VIEWER"
 echo "回放 ${SPEED}× … replaying the show to the server now"
 uv run liveops replay "$OUT/live_show.parquet" --url "http://127.0.0.1:$PORT" --token "$INGEST" --speed "$SPEED"
-echo "复盘页 Review page: http://127.0.0.1:$PORT/review/$SID   ·   场次 Sessions: http://127.0.0.1:$PORT/"
+echo "复盘页 Review page: http://127.0.0.1:$PORT/review/$SID   ·   场次 Sessions: http://127.0.0.1:$PORT/   ·   实验 Experiments: http://127.0.0.1:$PORT/experiments"
 if [ -t 0 ]; then
   echo "服务运行中，按 Ctrl-C 停止 The server keeps running: press Ctrl-C to stop it."
   wait $SERVER
