@@ -27,6 +27,10 @@ TRAINING_SETS = (
     "train_b.tsv",
     "train_c.tsv",
     "train_d.tsv",
+    "train_e.tsv",
+    "train_f.tsv",
+    "train_g.tsv",
+    "train_h.tsv",
 )
 THRESHOLD = 0.7  # chance a category applies above which the model flags a line for review
 NGRAM = (1, 3)
