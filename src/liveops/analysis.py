@@ -183,16 +183,22 @@ def _explaining_per_minute(s: ir.Table, minutes: pd.DataFrame) -> pd.DataFrame:
     return explaining_per_minute(explain_table(s), minutes)
 
 
-def explaining_per_minute(windows: pd.DataFrame, minutes: pd.DataFrame) -> pd.DataFrame:
-    """The product explained in each minute; windows in start order, so where one segment ends and the
-    next begins in the same minute, the newer one shows. Shared by the timeline and the live room."""
+def explaining_per_minute(
+    windows: pd.DataFrame, minutes: pd.DataFrame, col: str = "product_id", name: str = "explaining"
+) -> pd.DataFrame:
+    """The product explained in each minute (or another column of the explain window, e.g. its streamer);
+    windows in start order, so where one segment ends and the next begins in the same minute, the newer
+    one shows. Shared by the timeline, the live room and the drivers."""
     out = minutes[["minute"]].copy()
-    out["explaining"] = None
+    out[name] = None
     for r in windows.itertuples():  # a show has tens of segments, not millions
+        v = getattr(r, col)
+        if v is None or v != v:  # a window without the value leaves the minute as it was
+            continue
         mask = (out["minute"] >= pd.Timestamp(r.start).floor("min")) & (
             out["minute"] <= pd.Timestamp(r.end).floor("min")
         )
-        out.loc[mask, "explaining"] = r.product_id
+        out.loc[mask, name] = v
     return out
 
 

@@ -47,14 +47,11 @@ def list_cmd(
     fmt: Annotated[Fmt, typer.Option("--format", "-f")] = Fmt.table,
 ) -> None:
     """实验列表 Experiments found in the events, assignment and schedule tables, and the definitions."""
-    from .experiments import discover
+    from .api import Workspace
 
     defs = _defs(definitions)
     with open_store(db) as log:
-        found = discover(log.con, log.events, defs)
-    df = pd.DataFrame(
-        [O.plain(f) for f in found], columns=["experiment_id", "unit", "source", "arms", "units"]
-    )
+        df = Workspace(log.events, log.products, log=log).experiment_list(defs)
     _emit(df, fmt, "实验 Experiments")
 
 

@@ -110,9 +110,25 @@ def _at_entry(windows: pd.DataFrame, v: pd.DataFrame) -> pd.DataFrame:
     return j
 
 
-def viewer_table(con, t: ir.Table, sessions: Sequence[str]) -> pd.DataFrame:
+@dataclass
+class _Shows:
+    """What both tables need about the shows, read once: each show's streamer and each product's facts."""
+
+    ids: list[str]
+    streamers: pd.DataFrame  # session_id, streamer_id
+    facts: pd.DataFrame  # product_id, price, promo
+
+    @classmethod
+    def of(cls, con, t: ir.Table, sessions: Sequence[str]) -> _Shows:
+        ids = list(sessions)
+        meta = A.sessions(t.filter(t.session_id.isin(ids)))[["session_id", "streamer_id"]]
+        return cls(ids, meta, _product_facts(con, t, ids))
+
+
+def viewer_table(con, t: ir.Table, sessions: Sequence[str], shows: _Shows | None = None) -> pd.DataFrame:
     """One row per (show, viewer who entered): bought, source, returning, entry minute, product at entry."""
-    ids = list(sessions)
+    shows = shows or _Shows.of(con, t, sessions)
+    ids = shows.ids
     s = t.filter(t.session_id.isin(ids))
     e = s.filter((s.type == "enter") & s.user_id.notnull())
     first = e.group_by(["session_id", "user_id"]).aggregate(
@@ -134,16 +150,14 @@ def viewer_table(con, t: ir.Table, sessions: Sequence[str]) -> pd.DataFrame:
         *[v[c] for c in v.columns], returning=seen.first_seen < v.show_start
     )
     df = v.execute()
-    meta = A.sessions(t.filter(t.session_id.isin(ids)))[["session_id", "streamer_id"]]
     windows = A.explain_windows(s).execute().rename(columns={"streamer_id": "streamer_window"})
     df["t_in"] = pd.to_datetime(df["t_in"], utc=True)
     windows["start"] = pd.to_datetime(windows["start"], utc=True)
     windows["end"] = pd.to_datetime(windows["end"], utc=True)
     df = _at_entry(windows[["session_id", "product_id", "start", "end", "streamer_window"]], df)
-    df = df.merge(meta, on="session_id", how="left")
+    df = df.merge(shows.streamers, on="session_id", how="left")
     df["streamer"] = df["streamer_window"].fillna(df["streamer_id"]).fillna("—")
-    facts = _product_facts(con, t, ids)
-    df = df.merge(facts, on="product_id", how="left")
+    df = df.merge(shows.facts, on="product_id", how="left")
     # the minute of the show at entry, in whole minutes: viewers alike in every factor share one fitted row
     df["entry_min"] = np.floor(
         (df["t_in"] - pd.to_datetime(df["show_start"], utc=True)).dt.total_seconds() / 60
@@ -153,12 +167,11 @@ def viewer_table(con, t: ir.Table, sessions: Sequence[str]) -> pd.DataFrame:
     return df
 
 
-def minute_table(con, t: ir.Table, sessions: Sequence[str]) -> pd.DataFrame:
+def minute_table(con, t: ir.Table, sessions: Sequence[str], shows: _Shows | None = None) -> pd.DataFrame:
     """One row per (show, minute): GMV, online, the product explained and its facts, the streamer."""
-    facts = _product_facts(con, t, sessions)
-    meta = A.sessions(t.filter(t.session_id.isin(list(sessions))))[["session_id", "streamer_id"]]
+    shows = shows or _Shows.of(con, t, sessions)
     out = []
-    for sid in sessions:
+    for sid in shows.ids:
         tl = A.timeline_utc(t, sid)
         df = pd.DataFrame(
             {
@@ -170,19 +183,15 @@ def minute_table(con, t: ir.Table, sessions: Sequence[str]) -> pd.DataFrame:
                 "product_id": tl["explaining"],
             }
         )
-        s = t.filter(t.session_id == sid)
-        w = A.explain_table(s)
-        streamer = meta.loc[meta["session_id"] == sid, "streamer_id"]
-        df["streamer"] = streamer.iloc[0] if len(streamer) and streamer.iloc[0] else "—"
-        for r in w.itertuples():
-            if r.streamer_id:
-                m = (df["minute"] >= pd.Timestamp(r.start).floor("min")) & (
-                    df["minute"] <= pd.Timestamp(r.end).floor("min")
-                )
-                df.loc[m, "streamer"] = r.streamer_id
+        on_air = A.explaining_per_minute(
+            A.explain_table(t.filter(t.session_id == sid)), df, "streamer_id", "streamer"
+        )
+        streamer = shows.streamers.loc[shows.streamers["session_id"] == sid, "streamer_id"]
+        df["streamer"] = on_air["streamer"].fillna(
+            streamer.iloc[0] if len(streamer) and streamer.iloc[0] else "—"
+        )
         out.append(df)
-    df = pd.concat(out, ignore_index=True).merge(facts, on="product_id", how="left")
-    return df
+    return pd.concat(out, ignore_index=True).merge(shows.facts, on="product_id", how="left")
 
 
 # --- models ------------------------------------------------------------------------------------------
@@ -348,8 +357,9 @@ def drivers(
         if not sessions:
             raise DriversError(f"没有这个直播间 no such room: {room}")
         scope = f"room:{room}"
-    v = viewer_table(con, t, sessions)
-    m = minute_table(con, t, sessions)
+    shows = _Shows.of(con, t, sessions)
+    v = viewer_table(con, t, sessions, shows)
+    m = minute_table(con, t, sessions, shows)
     notes = [
         "回归给出的是场内的关联，不是因果；值得行动的因素请用实验验证。Associations within the shows, not causal "
         "effects — test a driver worth acting on with an experiment.",

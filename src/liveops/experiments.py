@@ -26,6 +26,7 @@ import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import yaml
 
 from . import stats
@@ -249,21 +250,20 @@ def import_csv(con: duckdb.DuckDBPyConnection, path: str | Path) -> tuple[str, i
             f"{path}: 需要分组表 (experiment_id, user_id, arm) 或排期表 (experiment_id, room_id, slice_id, "
             "start_ts, end_ts, arm) — neither an assignment nor a schedule CSV"
         )
-    d = rel.to_pydict()
-    bad = [
-        f"line {i + 2}: {c}"
-        for i in range(rel.num_rows)
-        for c in need
-        if d[c][i] is None or not str(d[c][i]).strip()
-    ]
-    if kind == "slices":
-        for i in range(rel.num_rows):
-            for c in ("start_ts", "end_ts"):
+    missing = []  # (row, column position) of empty fields, found column by column
+    for k, c in enumerate(need):
+        col = rel.column(c)
+        empty = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(col), ""), True)
+        missing += [(int(i), k) for i in np.flatnonzero(empty.to_numpy(zero_copy_only=False))]
+    bad = [f"line {i + 2}: {need[k]}" for i, k in sorted(missing)]
+    if kind == "slices":  # a schedule has tens or hundreds of rows
+        for c in ("start_ts", "end_ts"):
+            for i, v in enumerate(rel.column(c).to_pylist()):
                 try:
-                    if d[c][i]:
-                        datetime.fromisoformat(d[c][i])
+                    if v:
+                        datetime.fromisoformat(v)
                 except ValueError:
-                    bad.append(f"line {i + 2}: {c} is not an ISO time ({d[c][i]!r})")
+                    bad.append(f"line {i + 2}: {c} is not an ISO time ({v!r})")
     if bad:
         raise ExperimentError(f"{path}: 缺失或无效字段 missing or invalid fields — " + "; ".join(bad[:20]))
     con.register("_exp_in", rel)
