@@ -75,6 +75,10 @@ def test_rules_list_and_test():
     r = runner.invoke(cli, ["rules", "test", "我们家最新款，最 最 好的"])
     assert "归一化 normalised" in r.output and "放行 cleared" in r.output and "命中 hit" in r.output
     assert r.exit_code == 3
+    assert data["context"]["categories"]["vulgar"] == ["mention", "refutation", "title"]
+    assert "不" in data["context"]["cues"]["negation"]
+    r = runner.invoke(cli, ["rules", "test", "我可不敢说全网最低"])
+    assert r.exit_code == 0 and "context.negation（否定）" in r.output.replace("\n", "")
 
 
 def test_user_rules_from_the_project_file(tmp_path, monkeypatch):

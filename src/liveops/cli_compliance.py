@@ -16,6 +16,7 @@ from rich.table import Table
 
 from . import output as O
 from .cli_common import DbOpt, Fmt, _emit, _fail, err, open_store, out
+from .compliance_context import KIND_ZH
 from .store import EventLog, Settings, resolve_db
 
 rules_app = typer.Typer(
@@ -185,8 +186,8 @@ def rules_list(
     allow = [
         {
             "id": a.id,
-            "patterns": len(a.patterns),
-            "examples": "、".join(a.patterns[:4]),
+            "patterns": len(a.patterns) + len(a.regex),
+            "examples": "、".join((*a.patterns, *a.regex)[:4]),
             "reason": a.reason,
             "origin": Path(a.origin).name,
         }
@@ -201,12 +202,25 @@ def rules_list(
                 "files": lex.files,
                 "rules": rows,
                 "allow": allow,
+                "context": {
+                    "categories": {k: list(c.context) for k, c in lex.categories.items()},
+                    "cues": {k: list(v) for k, v in lex.context.items()},
+                },
             }
         )
         return
     _emit(pd.DataFrame(rows), fmt, f"合规规则 Rules · 词库 lexicon {lex.version} ({lex.released})")
     if fmt == Fmt.table:
         _emit(pd.DataFrame(allow), fmt, "白名单 Allow-list (evaluated first)")
+        context = [
+            {
+                "category": k,
+                "context": "、".join(f"{KIND_ZH[x]} {x}" for x in c.context) or "—",
+                "exemptable": "清除 cleared" if c.exemptable else "降为提示 lowered to warn",
+            }
+            for k, c in lex.categories.items()
+        ]
+        _emit(pd.DataFrame(context), fmt, "语境 Contexts in which a match is no claim (after the allow-list)")
         err.print(
             f"{len(lex.rules)} 条规则 rules · {lex.pattern_count} 个模式 patterns · {len(lex.allow)} 条白名单 allow rules · "
             f"来自 from {', '.join(Path(f).name for f in lex.files)}"
@@ -234,6 +248,7 @@ def rules_test(
     for c in r.cleared:
         out.print(
             f"[green]放行 cleared[/green] [{c.start}:{c.end}] '{c.matched}' ({c.rule}) by {c.allowed_by}"
+            + (f"（{KIND_ZH[c.allowed_by[8:]]}）" if c.allowed_by.startswith("context.") else "")
         )
     if not r.hits and not r.cleared:
         out.print("无命中 no match")

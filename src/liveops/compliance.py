@@ -25,6 +25,8 @@ import ahocorasick
 import numpy as np
 import yaml
 
+from .compliance_context import CUE_LISTS, DEFAULT_KINDS, DEMOTE_ONLY, KIND_ZH, KINDS, Cues, classify
+
 SEVERITIES = ("block", "review", "warn")
 SEVERITY_ZH = {"block": "拦截", "review": "复核", "warn": "提示"}
 MAX_TEXT = 2000  # the event contract's limit for one comment or transcript line
@@ -158,6 +160,7 @@ class Category:
     fine_min: float
     fine_max: float
     note: str = ""
+    context: tuple[str, ...] = DEFAULT_KINDS  # contexts in which a hit is no claim (compliance_context)
 
 
 @dataclass(frozen=True)
@@ -176,6 +179,7 @@ class Rule:
     homophones: bool = False
     pinyin: bool = False  # also match characters spelled in pinyin (mian检, sha bi)
     origin: str = "lexicon"  # or the user-rule file it came from
+    context: tuple[str, ...] | None = None  # the contexts that apply, when not the category's
 
 
 @dataclass(frozen=True)
@@ -183,6 +187,7 @@ class AllowRule:
     id: str
     patterns: tuple[str, ...]
     reason: str
+    regex: tuple[str, ...] = ()
     source: str = ""
     date: str = ""
     origin: str = "lexicon"
@@ -198,6 +203,7 @@ class Lexicon:
     homophones: dict[str, tuple[str, ...]] = field(default_factory=dict)
     qualifier_patterns: tuple[str, ...] = ()
     qualifier_regex: tuple[str, ...] = ()
+    context: dict[str, tuple[str, ...]] = field(default_factory=dict)  # cue words by list name
     files: tuple[str, ...] = ()
 
     @property
@@ -242,6 +248,7 @@ class Lexicon:
                     fine_min=float(c.get("fine_min", 0)),
                     fine_max=float(c.get("fine_max", 0)),
                     note=str(c.get("note", "")),
+                    context=_context_kinds(c.get("context", list(DEFAULT_KINDS)), where),
                 )
             except KeyError as e:
                 raise LexiconError(f"{where}: 缺少字段 missing field {e}") from None
@@ -262,6 +269,7 @@ class Lexicon:
             homophones=homophones,
             qualifier_patterns=tuple(str(p) for p in q.get("patterns") or ()),
             qualifier_regex=tuple(str(p) for p in q.get("regex") or ()),
+            context=_context_words(data.get("context") or {}, origin),
             files=(origin,),
         )
         lex.rules = [_rule(r, origin, cats, i) for i, r in enumerate(data["rules"] or [])]
@@ -300,6 +308,7 @@ class Lexicon:
             homophones=self.homophones,
             qualifier_patterns=self.qualifier_patterns,
             qualifier_regex=self.qualifier_regex,
+            context=self.context,
             files=(*self.files, origin),
         )
         lex.check()
@@ -348,6 +357,30 @@ def _strings(x: Any, where: str) -> tuple[str, ...]:
     return tuple(str(p) for p in x)
 
 
+def _context_kinds(x: Any, where: str) -> tuple[str, ...]:
+    kinds = _strings(x, f"{where}: context")
+    bad = [k for k in kinds if k not in KINDS]
+    if bad:
+        raise LexiconError(f"{where}: 未知语境 unknown context kind(s) {bad}; known: {list(KINDS)}")
+    return kinds
+
+
+def _context_words(x: Any, origin: str) -> dict[str, tuple[str, ...]]:
+    x = _mapping(x, f"{origin}: context")
+    bad = sorted(set(x) - set(CUE_LISTS))
+    if bad:
+        raise LexiconError(f"{origin}: context: 未知词表 unknown cue list(s) {bad}; known: {list(CUE_LISTS)}")
+    return {k: _strings(v, f"{origin}: context: {k}") for k, v in x.items()}
+
+
+def _check_regex(regex: tuple[str, ...], where: str) -> None:
+    for p in regex:
+        try:
+            re.compile(p)
+        except re.error as e:
+            raise LexiconError(f"{where}: 正则无效 invalid regex {p!r}: {e}") from None
+
+
 def _rule(r: Any, origin: str, cats: dict[str, Category], i: int) -> Rule:
     r = _mapping(r, f"{origin}: rules[{i}]")
     rid = str(r.get("id") or "")
@@ -362,11 +395,7 @@ def _rule(r: Any, origin: str, cats: dict[str, Category], i: int) -> Rule:
     regex = _strings(r.get("regex"), f"{where}: regex")
     if not patterns and not regex:
         raise LexiconError(f"{where}: 没有模式 needs patterns or regex")
-    for p in regex:
-        try:
-            re.compile(p)
-        except re.error as e:
-            raise LexiconError(f"{where}: 正则无效 invalid regex {p!r}: {e}") from None
+    _check_regex(regex, where)
     for key in ("law", "explanation", "suggestion"):
         if not r.get(key):
             raise LexiconError(f"{where}: 缺少字段 missing field '{key}'")
@@ -386,6 +415,7 @@ def _rule(r: Any, origin: str, cats: dict[str, Category], i: int) -> Rule:
         homophones=bool(r.get("homophones", False)),
         pinyin=bool(r.get("pinyin", False)),
         origin=origin,
+        context=_context_kinds(r["context"], where) if "context" in r else None,
     )
 
 
@@ -396,12 +426,15 @@ def _allow(a: Any, origin: str, i: int) -> AllowRule:
     if not aid:
         raise LexiconError(f"{where}: 缺少 id missing field 'id'")
     patterns = _strings(a.get("patterns"), f"{where}: patterns")
-    if not patterns:
-        raise LexiconError(f"{where}: 没有模式 needs patterns")
+    regex = _strings(a.get("regex"), f"{where}: regex")
+    if not patterns and not regex:
+        raise LexiconError(f"{where}: 没有模式 needs patterns or regex")
+    _check_regex(regex, where)
     date = a.get("date", "")
     return AllowRule(
         id=aid,
         patterns=patterns,
+        regex=regex,
         reason=str(a.get("reason", "")),
         source=str(a.get("source", "")),
         date=date.isoformat() if isinstance(date, dt.date) else str(date),
@@ -433,6 +466,7 @@ def diff_lexicons(old: Lexicon, new: Lexicon) -> LexiconDiff:
             "date",
             "qualifiable",
             "reason",
+            "context",
         ):
             x, y = getattr(a[rid], f, None), getattr(b[rid], f, None)
             if x != y:
@@ -444,6 +478,17 @@ def diff_lexicons(old: Lexicon, new: Lexicon) -> LexiconDiff:
                 notes.append(f"{f} " + " ".join([*(f"+{p}" for p in plus), *(f"-{p}" for p in minus)]))
         if notes:
             changed[rid] = notes
+    # the context step's word lists and the kinds each category accepts
+    for key in sorted(old.context.keys() | new.context.keys()):
+        x, y = set(old.context.get(key, ())), set(new.context.get(key, ()))
+        if x != y:
+            changed[f"context.{key}"] = [
+                " ".join([*(f"+{w}" for w in sorted(y - x)), *(f"-{w}" for w in sorted(x - y))])
+            ]
+    for key in sorted(old.categories.keys() & new.categories.keys()):
+        x, y = old.categories[key].context, new.categories[key].context
+        if x != y:
+            changed[f"category.{key}"] = [f"context: {list(x)} → {list(y)}"]
     return LexiconDiff(sorted(b.keys() - a.keys()), sorted(a.keys() - b.keys()), changed)
 
 
@@ -480,7 +525,8 @@ class Cleared:
     end: int
     matched: str
     rule: str
-    allowed_by: str
+    allowed_by: str  # an allow rule's id, or context.<kind>
+    category: str = ""
 
 
 @dataclass
@@ -498,6 +544,12 @@ class ScanResult:
     def flagged(self) -> set[str]:
         """Categories with a block or review hit: what a person must look at (warn hits are advice)."""
         return {h.category for h in self.hits if h.severity != "warn"}
+
+    @property
+    def considered(self) -> set[str]:
+        """Categories the lexicon has a word for in this text, flagged, advised or cleared by context: the
+        n-gram model adds nothing there (it cannot see that 不敢说全网最低 denies the claim)."""
+        return {h.category for h in self.hits} | {c.category for c in self.cleared}
 
 
 def result_rows(results: Sequence[ScanResult]) -> list[dict[str, Any]]:
@@ -520,7 +572,8 @@ class HitColumns:
     start: np.ndarray
     end: np.ndarray
     rule: np.ndarray
-    severity: np.ndarray  # index into SEVERITIES, after qualifiers
+    severity: np.ndarray  # index into SEVERITIES, after qualifiers and context
+    context: np.ndarray | None = None  # 1 + index into compliance_context.KINDS that lowered it to warn, or 0
 
 
 _KIND_DENY, _KIND_ALLOW, _KIND_QUAL = 0, 1, 2
@@ -538,6 +591,12 @@ class Scanner:
         self._qualifiable = np.array([r.qualifiable for r in self.rules], dtype=bool)
         self._exempt = np.array([lex.categories[r.category].exemptable for r in self.rules], dtype=bool)
         self._cat = np.array([list(lex.categories).index(r.category) for r in self.rules], dtype=np.int16)
+        self._cues = Cues.from_mapping(lex.context, normalise_many)
+        self._demote_only = np.array([KINDS.index(k) + 1 for k in DEMOTE_ONLY], dtype=np.int8)
+        self._applies = [
+            frozenset(lex.categories[r.category].context if r.context is None else r.context)
+            for r in self.rules
+        ]
         raw: list[tuple[str, int, int]] = []
 
         def add(pattern: str, kind: int, idx: int) -> None:
@@ -573,6 +632,7 @@ class Scanner:
         if self._patterns:
             self._automaton.make_automaton()
         self._regex = [(i, _Regex(x)) for i, r in enumerate(self.rules) for x in r.regex]
+        self._allow_regex = [(i, _Regex(x)) for i, a in enumerate(self.allow) for x in a.regex]
         self._qual_regex = [re.compile(x) for x in lex.qualifier_regex]
         # flat (pattern → kind, rule) pairs in pattern order, for the vectorised join from matches to rules
         flat = [(kind, idx) for ts in targets for kind, idx in ts]
@@ -586,7 +646,7 @@ class Scanner:
 
     # -- the columnar core --
     def scan_columns(self, texts: Sequence[str]) -> tuple[HitColumns, Normalised, tuple]:
-        """Deny hits of a batch after allow-list, qualifiers and overlap resolution, as arrays."""
+        """Deny hits of a batch after allow-list, qualifiers, overlap resolution and context, as arrays."""
         norm = normalise_batch(texts)
         s = norm.text
         found = np.array(list(self._automaton.iter(s)) if self._patterns else [], dtype=np.int64).reshape(
@@ -612,6 +672,11 @@ class Scanner:
             d_rule = np.append(d_rule, extra[:, 2])
         allow = kind == _KIND_ALLOW
         a_start, a_end, a_rule = start[allow], end[allow], idx[allow]
+        spans = [(a, b - 1, i) for i, rx in self._allow_regex for a, b in rx.spans(s)]
+        if spans:
+            extra = np.array(spans, dtype=np.int64)
+            a_start, a_end = np.append(a_start, extra[:, 0]), np.append(a_end, extra[:, 1])
+            a_rule = np.append(a_rule, extra[:, 2])
         # the allow-list: a deny hit overlapping an allowed span is cleared, unless its category is exempt-proof
         covered = np.zeros(len(s) + 2, dtype=np.int64)
         np.add.at(covered, a_start, 1)
@@ -632,11 +697,34 @@ class Scanner:
             qual_lines = self._qualified_lines(s, norm, kind == _KIND_QUAL, start, len(texts))
             sev[lower & qual_lines[line]] = 1
         cols = _merge_overlaps(HitColumns(line, d_start, d_end, d_rule, sev), self._cat[d_rule])
+        # a hit that is denied, asked, named as a word, refuted or a title is no claim
+        ctx = classify(
+            self._cues,
+            texts,
+            s,
+            norm.first,
+            norm.last,
+            norm.line_starts,
+            cols.line,
+            cols.start,
+            cols.end,
+            [self._applies[r] for r in cols.rule.tolist()],
+            ~self._exempt[cols.rule],
+        )
+        gone = (ctx > 0) & self._exempt[cols.rule] & ~np.isin(ctx, self._demote_only)
+        context_cleared = HitColumns(
+            *(a[gone] for a in (cols.line, cols.start, cols.end, cols.rule, cols.severity)), ctx[gone]
+        )
+        keep = ~gone
+        sev = np.where(ctx[keep] > 0, np.int8(SEVERITIES.index("warn")), cols.severity[keep])
+        cols = HitColumns(cols.line[keep], cols.start[keep], cols.end[keep], cols.rule[keep], sev, ctx[keep])
         order = np.lexsort((cols.rule, cols.start, cols.line))
         return (
-            HitColumns(*(a[order] for a in (cols.line, cols.start, cols.end, cols.rule, cols.severity))),
+            HitColumns(
+                *(a[order] for a in (cols.line, cols.start, cols.end, cols.rule, cols.severity, cols.context))
+            ),
             norm,
-            cleared,
+            (*cleared, context_cleared),
         )
 
     def _qualified_lines(
@@ -687,9 +775,15 @@ class Scanner:
             for i, t in enumerate(safe)
         ]
         ls = norm.line_starts
-        for li, a, b, r, sv in zip(cols.line, cols.start, cols.end, cols.rule, cols.severity, strict=True):
+        for li, a, b, r, sv, cx in zip(
+            cols.line, cols.start, cols.end, cols.rule, cols.severity, cols.context, strict=True
+        ):
             rule = self.rules[r]
             lo, hi = int(norm.first[a] - ls[li]), int(norm.last[b] - ls[li] + 1)
+            explanation = rule.explanation
+            if cx:
+                k = KINDS[cx - 1]
+                explanation = f"语境：{KIND_ZH[k]}，降为提示 context: {k}, lowered to warn。" + explanation
             results[li].hits.append(
                 Hit(
                     lo,
@@ -700,10 +794,29 @@ class Scanner:
                     SEVERITIES[sv],
                     rule.law,
                     rule.suggestion,
-                    rule.explanation,
+                    explanation,
                 )
             )
-        c_start, c_end, c_rule, a_start, a_end, a_rule = cleared
+        c_start, c_end, c_rule, a_start, a_end, a_rule, by_context = cleared
+        for li, a, b, r, cx in zip(
+            by_context.line,
+            by_context.start,
+            by_context.end,
+            by_context.rule,
+            by_context.context,
+            strict=True,
+        ):
+            lo, hi = int(norm.first[a] - ls[li]), int(norm.last[b] - ls[li] + 1)
+            results[li].cleared.append(
+                Cleared(
+                    lo,
+                    hi,
+                    safe[li][lo:hi],
+                    self.rules[r].id,
+                    f"context.{KINDS[cx - 1]}",
+                    self.rules[r].category,
+                )
+            )
         if c_start.size:
             # the allow match that cleared each deny match: of the allowed spans starting before its end,
             # the one reaching furthest (it overlaps, since the deny match was cleared)
@@ -716,9 +829,27 @@ class Scanner:
             for li, a, b, r, ar in zip(lines, c_start, c_end, c_rule, by, strict=True):
                 lo, hi = int(norm.first[a] - ls[li]), int(norm.last[b] - ls[li] + 1)
                 results[li].cleared.append(
-                    Cleared(lo, hi, safe[li][lo:hi], self.rules[r].id, self.allow[ar].id)
+                    Cleared(
+                        lo, hi, safe[li][lo:hi], self.rules[r].id, self.allow[ar].id, self.rules[r].category
+                    )
                 )
         return results
+
+    def considered(self, cols: HitColumns, norm: Normalised, cleared: tuple) -> dict[int, set[str]]:
+        """Per batch line, the categories the lexicon hit or cleared (``ScanResult.considered``, columnar)."""
+        c_start, _, c_rule, _, _, _, by_context = cleared
+        lines = np.concatenate(
+            [
+                cols.line,
+                np.searchsorted(norm.line_starts, norm.first[c_start], side="right") - 1,
+                by_context.line,
+            ]
+        ).astype(np.int64)
+        rules = np.concatenate([cols.rule, c_rule, by_context.rule]).astype(np.int64)
+        out: dict[int, set[str]] = {}
+        for li, r in zip(lines.tolist(), rules.tolist(), strict=True):
+            out.setdefault(li, set()).add(self.rules[r].category)
+        return out
 
 
 _LOOKBEHIND = re.compile(r"\(\?<[!=](?:[^()\\]|\\.)*\)")

@@ -3,7 +3,8 @@
 The lexicon catches what it has words for; streamers paraphrase. A classifier trained on the labelled
 lines shipped in ``compliance_data/`` (character 1–3-grams of the normalised text, TF-IDF, one logistic
 regression per category) catches some of the rest. Its hits are only ever ``review`` — a person decides —
-and are added only where the lexicon has no block or review hit of that category in that text. It costs
+and are added only where the lexicon has no word of that category in that text: no hit, and no match it
+cleared by context or the allow-list (the lexicon knows 不敢说全网最低 denies the claim; n-grams do not). It costs
 far more per line than the lexicon, so it runs where lines are few and matter most: scripts, the
 streamer's transcript and ``liveops check``; danmaku are left to the lexicon.
 """
@@ -31,6 +32,8 @@ TRAINING_SETS = (
     "train_f.tsv",
     "train_g.tsv",
     "train_h.tsv",
+    "train_i.tsv",
+    "train_j.tsv",
 )
 THRESHOLD = 0.7  # chance a category applies above which the model flags a line for review
 NGRAM = (1, 3)
@@ -79,12 +82,12 @@ class TextModel:
         return out
 
     def review_hits(
-        self, texts: Sequence[str], flagged: Sequence[set[str]], lexicon: Lexicon
+        self, texts: Sequence[str], considered: Sequence[set[str]], lexicon: Lexicon
     ) -> list[list[Hit]]:
         """Per text, a ``review`` hit (the whole text) for each category the model sees above the threshold
-        and the lexicon did not already flag (``flagged``: the lexicon's block/review categories)."""
+        and the lexicon did not consider (``considered``: categories it hit, advised on or cleared)."""
         out: list[list[Hit]] = []
-        for text, seen, row in zip(texts, flagged, self.probabilities(texts), strict=True):
+        for text, seen, row in zip(texts, considered, self.probabilities(texts), strict=True):
             hits = []
             for j in np.flatnonzero(row >= self.threshold):
                 cat = self.categories[j]
@@ -110,9 +113,9 @@ class TextModel:
         return out
 
     def add_hits(self, results: list[ScanResult], lexicon: Lexicon) -> list[ScanResult]:
-        flagged = [r.flagged for r in results]
+        considered = [r.considered for r in results]
         for r, extra in zip(
-            results, self.review_hits([r.text for r in results], flagged, lexicon), strict=True
+            results, self.review_hits([r.text for r in results], considered, lexicon), strict=True
         ):
             r.hits.extend(extra)
         return results

@@ -114,7 +114,7 @@ def hits_of(scanner: Scanner, rows: pa.Table, model: bool = True) -> pa.Table:
     Every line goes through the lexicon; the streamer's transcript lines also through the n-gram model,
     whose hits (review only) cover the whole line."""
     texts = ["" if t is None else t for t in rows.column("text").to_pylist()]
-    cols, norm, _ = scanner.scan_columns(texts)
+    cols, norm, cleared = scanner.scan_columns(texts)
     ls = norm.line_starts[cols.line]
     rules = scanner.rules
     line = cols.line.tolist()
@@ -131,13 +131,10 @@ def hits_of(scanner: Scanner, rows: pa.Table, model: bool = True) -> pa.Table:
     if model and transcript.size:
         from .compliance_model import default_model
 
-        flagged: dict[int, set[str]] = {}
-        for k, c, v in zip(line, cats, sevs, strict=True):
-            if v != "warn":
-                flagged.setdefault(k, set()).add(c)
+        considered = scanner.considered(cols, norm, cleared)
         ks = transcript.tolist()
         extra = default_model(tuple(scanner.lexicon.categories)).review_hits(
-            [texts[k] for k in ks], [flagged.get(k, set()) for k in ks], scanner.lexicon
+            [texts[k] for k in ks], [considered.get(k, set()) for k in ks], scanner.lexicon
         )
         for k, hs in zip(ks, extra, strict=True):
             for h in hs:

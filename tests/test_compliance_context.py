@@ -1,0 +1,191 @@
+"""语境判断: a lexicon word that is denied, asked, named as a word, refuted, a title, compared within
+one's own shop, an opinion or backed by a checkable basis is no claim (or only advice).
+
+Specified on the packaged lexicon's ``context`` word lists (data users can edit), one line per case."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from liveops.compliance import Lexicon, LexiconError, Scanner, scan
+
+
+def verdict(text: str) -> tuple[set[str], set[str], set[str]]:
+    """(categories flagged, categories lowered to warn by context, context kinds that cleared a match)."""
+    r = scan([text])[0]
+    warned = {h.category for h in r.hits if h.severity == "warn" and h.explanation.startswith("语境")}
+    return r.flagged, warned, {c.allowed_by for c in r.cleared if c.allowed_by.startswith("context.")}
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("我可不敢说永不褪色，合金配饰少碰水就行", "negation"),
+        ("这个价不是全网最低，大家可以去比", "negation"),
+        ("我们不加微信，有事平台私信客服", "negation"),
+        ("顶级这个词我不用，这就是标准的桑蚕丝", "mention"),
+        ("弹幕：哪个色号最显白", "question"),
+        ("弹幕：你们是不是找人刷的销量", "doubt"),
+        ("话术审核：“全网最低价”删掉，改成直播间专享价", "mention"),
+        ("终身保修指的是免费维修人工费，零件另算", "mention"),
+        ("评论区有人说加微信买车更便宜，那是骗子，大家别理他", "refutation"),
+        ("千万别加任何自称客服的微信，售后只在平台里处理", "refutation"),
+        ("这本书叫《最好的我们》，正版带签名卡", "title"),
+        ("这个牌子的注册商标就叫第一锅，是名字不是排名", "title"),
+        ("这是我们店今年卖得最好的一款保温杯", "own_scope"),
+        ("我们家三款面霜里这款最滋润，适合干皮", "own_scope"),
+        ("这几个颜色里，我觉得雾霾蓝最显白", "own_scope"),
+        ("我个人觉得雾霾蓝最好看，不过黑色更耐脏", "opinion"),
+    ],
+)
+def test_no_claim_is_cleared(text: str, kind: str) -> None:
+    flagged, _, kinds = verdict(text)
+    assert not flagged, text
+    assert f"context.{kind}" in kinds, (text, kinds)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "全网最低价，错过今天再等一年",
+        "这个能治失眠吗？能！吃一个月就好",  # asked, then answered yes
+        "你知道为什么我们是全网最低吗",  # rhetorical
+        "我们全网最低对不对",  # a tag question asks for agreement
+        "没有比这更便宜的了",  # 没有比…更: the negation is the claim
+        "这不就是全网最低吗",  # 不就是…吗 affirms
+        "我们家的面膜是全网最好的",  # own shop named, the whole market compared
+        "我觉得这是全网最好的",  # an opinion about the whole market is still a claim
+        "弹幕：主播能加个微信吗 想私下拿几件",  # asking for off-platform trade is a solicitation
+        "你是不是傻逼",  # an insult asked as a question
+        "别犹豫了，加我微信",
+    ],
+)
+def test_claims_stay_flagged(text: str) -> None:
+    flagged, _, _ = verdict(text)
+    assert flagged, text
+
+
+def test_medical_and_finance_are_lowered_to_warn_never_cleared() -> None:
+    """Never exemptable: a denied medical claim stays visible as advice, and is not a flag."""
+    for text, cat in [
+        ("防癌这种话我们不说，它就是一款普通的杂粮粉", "medical_claim"),
+        ("弹幕：这个茶真能降血压吗", "medical_claim"),
+        ("这款面膜没有祛斑功能，长斑了去看皮肤科", "medical_claim"),
+        ("我们不承诺保本，理财有风险", "finance_claim"),
+    ]:
+        flagged, warned, kinds = verdict(text)
+        assert cat not in flagged and cat in warned, text
+        assert not any(k for k in kinds), text  # not cleared: shown as warn
+
+
+def test_a_denial_then_an_implied_claim_keeps_medical_flags() -> None:
+    """明否暗示: 不敢说治病，但是… — for categories that never pass by context, a contrast after the
+    denial keeps the flag."""
+    flagged, _, _ = verdict("不敢说治病，但是我妈吃了三个月，血压真下来了")
+    assert "medical_claim" in flagged
+    flagged, _, _ = verdict("保本我不说，但这个产品这么多年就没亏过")
+    assert "finance_claim" in flagged
+
+
+def test_coordinated_denials_share_the_negation() -> None:
+    flagged, warned, _ = verdict("这款是普通化妆品，不提祛斑美白，只说保湿")
+    assert "medical_claim" not in flagged and "medical_claim" in warned
+
+
+def test_evidence_lowers_to_warn_even_where_context_may_clear() -> None:
+    """A checkable basis (价格曲线可查) makes a reference price advice to verify, not a flag; it is
+    not cleared, so the basis is still shown to check."""
+    r = scan(["原价一百五十九是这件上个月的日常售价，价格曲线可以看"])[0]
+    assert "price_fraud" not in r.flagged
+    assert any(h.category == "price_fraud" and h.severity == "warn" for h in r.hits)
+
+
+def test_ordinal_and_usage_tip_allow_regexes() -> None:
+    for text in [
+        "理赔材料我列一下 第一是病历 第二是发票",
+        "这是《百年孤独》的第一版第一次印刷",
+        "这款洗车液最佳稀释比例是一比一百",
+        "这瓶酱油最好开封后三个月内用完",
+    ]:
+        assert "absolute_claim" not in scan([text])[0].flagged, text
+    assert "absolute_claim" in scan(["我们是行业第一名"])[0].flagged
+
+
+def test_considered_covers_hits_and_cleared_matches() -> None:
+    """The n-gram model adds nothing to a category the lexicon already judged in that text."""
+    denied, claim, clean = scan(["这个价不敢说全网最低", "全网最低价", "今天发货"])
+    assert {"absolute_claim", "price_fraud"} <= denied.considered and not denied.flagged
+    assert claim.considered == claim.flagged == {"absolute_claim", "price_fraud"}
+    assert clean.considered == set()
+
+
+def test_columnar_considered_matches_typed_results() -> None:
+    from liveops.compliance import default_scanner
+
+    sc = default_scanner()
+    texts = ["这个价不敢说全网最低", "全网最低价", "今天发货", "防癌这种话我们不说"]
+    cols, norm, cleared = sc.scan_columns(texts)
+    by_line = sc.considered(cols, norm, cleared)
+    assert [by_line.get(i, set()) for i in range(len(texts))] == [r.considered for r in sc.scan(texts)]
+
+
+SMALL = textwrap.dedent(
+    """
+    version: "1"
+    categories:
+      absolute_claim: {zh: 绝对化用语, en: Absolute claims, law: 广告法, context: [negation]}
+      vulgar: {zh: 低俗, en: Vulgar, law: 办法, context: []}
+    rules:
+      - {id: abs.best, category: absolute_claim, severity: block, patterns: [最好], law: 广告法第九条, explanation: 绝对化, suggestion: 删除}
+      - {id: vul.x, category: vulgar, severity: block, patterns: [笨蛋], law: 办法, explanation: 辱骂, suggestion: 删除}
+    allow:
+      - {id: allow.ordinal, regex: ['第1[年天]'], reason: 序数}
+    context:
+      negation: [不]
+      negation_bridge: [是, 说]
+    """
+)
+
+
+def test_context_is_data_per_category(tmp_path) -> None:
+    p = tmp_path / "lex.yaml"
+    p.write_text(SMALL, encoding="utf-8")
+    sc = Scanner(Lexicon.from_file(p))
+    denied, asked, insult, titled = sc.scan(["这不是最好的", "这是最好的吗", "你不是笨蛋", "《最好的我们》"])
+    assert not denied.flagged and denied.cleared[0].allowed_by == "context.negation"
+    assert asked.flagged == {"absolute_claim"}  # question is not among this category's kinds
+    assert insult.flagged == {"vulgar"}  # no context applies to vulgar here
+    assert titled.flagged == {"absolute_claim"}
+
+
+@pytest.mark.parametrize(
+    ("patch", "message"),
+    [
+        ("context: [negation]}", "context: [negate]}"),
+        ("  negation: [不]", "  negations: [不]"),
+    ],
+)
+def test_context_errors_name_the_place(tmp_path, patch: str, message: str) -> None:
+    p = tmp_path / "lex.yaml"
+    p.write_text(SMALL.replace(patch, message, 1), encoding="utf-8")
+    with pytest.raises(LexiconError) as e:
+        Lexicon.from_file(p)
+    assert "negate" in str(e.value) or "negations" in str(e.value)
+
+
+def test_update_diff_lists_context_changes(tmp_path) -> None:
+    from liveops.compliance import diff_lexicons
+
+    a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    a.write_text(SMALL, encoding="utf-8")
+    b.write_text(
+        SMALL.replace("negation_bridge: [是, 说]", "negation_bridge: [是, 讲]").replace(
+            "context: [negation]}", "context: [negation, question]}"
+        ),
+        encoding="utf-8",
+    )
+    d = diff_lexicons(Lexicon.from_file(a), Lexicon.from_file(b))
+    assert d.changed["context.negation_bridge"] == ["+讲 -说"]
+    assert d.changed["category.absolute_claim"] == ["context: ['negation'] → ['negation', 'question']"]
