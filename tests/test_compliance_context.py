@@ -189,3 +189,34 @@ def test_update_diff_lists_context_changes(tmp_path) -> None:
     d = diff_lexicons(Lexicon.from_file(a), Lexicon.from_file(b))
     assert d.changed["context.negation_bridge"] == ["+讲 -说"]
     assert d.changed["category.absolute_claim"] == ["context: ['negation'] → ['negation', 'question']"]
+
+
+def test_stored_hits_say_why_they_were_lowered() -> None:
+    """At ingest a denied medical claim is kept as a warn hit whose suggestion (what the big screen shows)
+    starts with the context, and the n-gram model adds no hit of a category the lexicon judged."""
+    import datetime as dt
+
+    import pyarrow as pa
+
+    from liveops import compliance_store as CS
+    from liveops.compliance import default_scanner
+
+    texts = ["防癌这种话我们不说，它就是一款普通的杂粮粉", "这个价我可不敢说全网最低", "全网最低价"]
+    n = len(texts)
+    rows = pa.table(
+        {
+            "event_id": [f"e{i}" for i in range(n)],
+            "session_id": ["s"] * n,
+            "room_id": ["r"] * n,
+            "ts": [dt.datetime(2026, 11, 25, 20, 0, i) for i in range(n)],
+            "type": ["transcript"] * n,
+            "user_id": ["u"] * n,
+            "text": texts,
+            "streamer_id": ["st"] * n,
+        }
+    )
+    hits = CS.hits_of(default_scanner(), rows).to_pylist()
+    denied = [h for h in hits if h["event_id"] == "e0"]
+    assert denied and all(h["severity"] == "warn" and h["suggestion"].startswith("语境：否定") for h in denied)
+    assert not [h for h in hits if h["event_id"] == "e1"]  # cleared; the model keeps out of it
+    assert {h["category"] for h in hits if h["event_id"] == "e2"} == {"absolute_claim", "price_fraud"}

@@ -552,6 +552,14 @@ class ScanResult:
         return {h.category for h in self.hits} | {c.category for c in self.cleared}
 
 
+def context_note(code: int) -> str:
+    """Why a hit was lowered to warn (``HitColumns.context``), to put before its text; empty when not."""
+    if not code:
+        return ""
+    k = KINDS[code - 1]
+    return f"语境：{KIND_ZH[k]}，降为提示 context: {k}, lowered to warn。"
+
+
 def result_rows(results: Sequence[ScanResult]) -> list[dict[str, Any]]:
     """The JSON contract of ``liveops check`` and ``POST /v1/check``: one object per text."""
     keys = ("start", "end", "matched", "rule", "category", "severity", "law", "suggestion", "explanation")
@@ -780,10 +788,7 @@ class Scanner:
         ):
             rule = self.rules[r]
             lo, hi = int(norm.first[a] - ls[li]), int(norm.last[b] - ls[li] + 1)
-            explanation = rule.explanation
-            if cx:
-                k = KINDS[cx - 1]
-                explanation = f"语境：{KIND_ZH[k]}，降为提示 context: {k}, lowered to warn。" + explanation
+            explanation = context_note(cx) + rule.explanation
             results[li].hits.append(
                 Hit(
                     lo,

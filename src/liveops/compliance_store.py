@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 from . import audit
 from . import output as O
 from .alerts import Alert, AlertLog
-from .compliance import SEVERITIES, Lexicon, Scanner
+from .compliance import SEVERITIES, Lexicon, Scanner, context_note
 
 TEXT_TYPES = ("comment", "transcript")
 
@@ -124,7 +124,9 @@ def hits_of(scanner: Scanner, rows: pa.Table, model: bool = True) -> pa.Table:
     cats = [rules[r].category for r in cols.rule]
     sevs = [SEVERITIES[v] for v in cols.severity]
     laws = [rules[r].law for r in cols.rule]
-    suggestions = [rules[r].suggestion for r in cols.rule]
+    suggestions = [
+        context_note(c) + rules[r].suggestion for r, c in zip(cols.rule, cols.context, strict=True)
+    ]
     transcript = np.flatnonzero(
         np.asarray(pc.equal(rows.column("type"), "transcript").to_numpy(zero_copy_only=False))
     )
