@@ -18,7 +18,7 @@ SETS = [
     ),
     *[
         (ROOT / f"src/liveops/compliance_data/train_{k}.tsv", "written for the model; model trained on it")
-        for k in "abcdefghij"
+        for k in "abcdefghijk"
     ],
     (
         ROOT / "tests/data/compliance_holdout3.tsv",

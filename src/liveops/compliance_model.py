@@ -34,6 +34,7 @@ TRAINING_SETS = (
     "train_h.tsv",
     "train_i.tsv",
     "train_j.tsv",
+    "train_k.tsv",
 )
 THRESHOLD = 0.7  # chance a category applies above which the model flags a line for review
 NGRAM = (1, 3)
