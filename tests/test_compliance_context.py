@@ -217,6 +217,8 @@ def test_stored_hits_say_why_they_were_lowered() -> None:
     )
     hits = CS.hits_of(default_scanner(), rows).to_pylist()
     denied = [h for h in hits if h["event_id"] == "e0"]
-    assert denied and all(h["severity"] == "warn" and h["suggestion"].startswith("语境：否定") for h in denied)
+    assert denied and all(
+        h["severity"] == "warn" and h["suggestion"].startswith("语境：否定") for h in denied
+    )
     assert not [h for h in hits if h["event_id"] == "e1"]  # cleared; the model keeps out of it
     assert {h["category"] for h in hits if h["event_id"] == "e2"} == {"absolute_claim", "price_fraud"}
