@@ -60,6 +60,8 @@ def test_no_claim_is_cleared(text: str, kind: str) -> None:
         "弹幕：主播能加个微信吗 想私下拿几件",  # asking for off-platform trade is a solicitation
         "你是不是傻逼",  # an insult asked as a question
         "别犹豫了，加我微信",
+        "有人说我们是全网最低，不是吹的",  # reported, then confirmed — not refuted
+        "谁说国货不能做到第一？",
     ],
 )
 def test_claims_stay_flagged(text: str) -> None:
