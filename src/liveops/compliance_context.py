@@ -163,33 +163,35 @@ class Cues:
             yield "question"
         if not hedged and (self._mention.match(suffix) or h.quoted) and self._refusal.search(h.line_after):
             yield "mention"
-        line = _A_NOT_A.sub("?", h.line_without_hit)
-        if self._refuter_after.match(suffix) or (
-            self._reporter.search(prefix) and self._refuter.search(line)
-        ):
-            yield "refutation"
-        m = _last(self._warning, h.line_before)
+        rest = h.line_without_hit
+        line = _A_NOT_A.sub("?", rest)
+        warning = _last(self._warning, h.line_before)
+        warned = (
+            warning is not None
+            and h.line_before_clause_start <= warning.start()
+            and len(h.line_before) - warning.end() <= WARNING_REACH
+        )
         if (
-            m is not None
-            and h.line_before_clause_start <= m.start()
-            and len(h.line_before) - m.end() <= WARNING_REACH
+            self._refuter_after.match(suffix)
+            or (self._reporter.search(prefix) and self._refuter.search(line))
+            or warned
         ):
             yield "refutation"
         if self._definition.match(suffix):
             yield "mention"  # 终身保修指的是人工费: a term being defined
-        if h.titled or (self._name.search(prefix) and self._name_evidence.search(h.line_without_hit)):
+        if h.titled or (self._name.search(prefix) and self._name_evidence.search(rest)):
             yield "title"
         if not self._external.search(h.matched):
             own = _last(self._own, h.line_before)
             if own is not None:
                 between = h.line_before[own.start() :]
-                if self._own_limit.search(between) and not self._external.search(h.line_without_hit):
+                if self._own_limit.search(between) and not self._external.search(rest):
                     yield "own_scope"  # 我们店今年卖得最好的一款: compared within one's own shop
             if self._opinion.search(prefix) and not self._external.search(prefix):
                 yield "opinion"  # 我个人觉得雾霾蓝最好看
         if any(not self._referral_off.search(line, 0, r.start()) for r in self._referral.finditer(line)):
             yield "referral"  # 糖尿病的朋友一切听医生的: a disease named to send people to a doctor
-        if self._evidence.search(h.line_without_hit):
+        if self._evidence.search(rest):
             yield "evidence"  # 原价是上个月的成交价，价格曲线可查: a checkable basis, shown as advice
 
     def _is_question(self, h: _HitView) -> bool:
