@@ -38,6 +38,8 @@ def verdict(text: str) -> tuple[set[str], set[str], set[str]]:
         ("我们家三款面霜里这款最滋润，适合干皮", "own_scope"),
         ("这几个颜色里，我觉得雾霾蓝最显白", "own_scope"),
         ("我个人觉得雾霾蓝最好看，不过黑色更耐脏", "opinion"),
+        ("弹幕：主播 你们家最好卖的是哪款", "question"),  # the question word ends the clause
+        ("有人说这个价全网最低的都是骗子，我们只说直播间专享", "refutation"),  # the phrase is refuted
     ],
 )
 def test_no_claim_is_cleared(text: str, kind: str) -> None:
@@ -62,6 +64,8 @@ def test_no_claim_is_cleared(text: str, kind: str) -> None:
         "别犹豫了，加我微信",
         "有人说我们是全网最低，不是吹的",  # reported, then confirmed — not refuted
         "谁说国货不能做到第一？",
+        "好多人问能不能治失眠，当然能",  # asked, answered yes, in the streamer's own words
+        "这个价你在哪里都买不到，全网最低",  # 哪里都 is not a question
     ],
 )
 def test_claims_stay_flagged(text: str) -> None:
@@ -76,6 +80,9 @@ def test_medical_and_finance_are_lowered_to_warn_never_cleared() -> None:
         ("弹幕：这个茶真能降血压吗", "medical_claim"),
         ("这款面膜没有祛斑功能，长斑了去看皮肤科", "medical_claim"),
         ("我们不承诺保本，理财有风险", "finance_claim"),
+        ("说吃了能治病的都是骗子，咱们这个就是普通零食", "medical_claim"),
+        ("你说这个橙子能不能治感冒 它就是个水果", "medical_claim"),  # 能不能 ends in the hit
+        ("有朋友问吃这个能不能替代降压药 绝对不能 药得按医生说的吃", "medical_claim"),  # answered no
     ]:
         flagged, warned, kinds = verdict(text)
         assert cat not in flagged and cat in warned, text

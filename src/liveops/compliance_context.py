@@ -111,12 +111,17 @@ class Cues:
         self._refusal = c(alt("refusal"))
         self._q_inner = c(alt("question_inner"))
         self._q_wh = c(rf"(?:{alt('question_wh')}).{{0,{WH_REACH}}}$")
+        # 你们家最好卖的是哪款: the question word after the hit ends the clause (哪里都 is not a question)
+        self._q_wh_after = c(rf"(?:{alt('question_wh')})(?![都也人])\S{{0,4}}$")
         self._q_doubt = c(alt("question_doubt"))
         self._q_tag = c(rf"(?:{alt('question_tag')})(?:啊|呀|哈|嘛)?$")
         self._q_final = c(rf"(?:{alt('question_final')})(?:啊|呀|哈)?$")
         self._rhetorical = c(alt("rhetorical"))
-        self._answer_yes = c(alt("answer_yes"))
-        self._answered = c(_alternation([w for w in words.get("answer_yes", ()) if len(w) > 1]))
+        # 绝对不能 answers no: a yes-word followed by a negation is not a yes
+        self._answer_yes = c(rf"(?:{alt('answer_yes')})(?![不没别])")
+        self._answered = c(
+            rf"(?:{_alternation([w for w in words.get('answer_yes', ()) if len(w) > 1])})(?![不没别])"
+        )
         self._contrast = c(alt("contrast"))
         self._definition = c(rf".{{0,2}}?(?:的)?(?:{alt('definition')})")
         self._name = c(rf"(?:{alt('name')}).{{0,2}}$")
@@ -131,6 +136,8 @@ class Cues:
         self._reporter = c(alt("reporter"))
         self._refuter = c(alt("refuter"))
         self._refuter_after = c(rf"(?:{alt('after_bridge')})*(?:的)?(?:{alt('refuter_after')})")
+        # 说吃了能治病的都是骗子: the whole phrase ending in the hit is what is refuted
+        self._refuted_phrase = c(rf"的(?:{alt('after_bridge')})*(?:{alt('refuter_after')})")
         self._warning = c(alt("warning"))
 
     @classmethod
@@ -173,6 +180,7 @@ class Cues:
         )
         if (
             self._refuter_after.match(suffix)
+            or self._refuted_phrase.search(suffix)
             or (self._reporter.search(prefix) and self._refuter.search(line))
             or warned
         ):
@@ -198,7 +206,11 @@ class Cues:
         clause = h.prefix + h.matched + h.suffix
         if self._rhetorical.search(clause):
             return False
-        asked = self._q_inner.search(h.prefix) is not None or self._q_wh.search(h.prefix) is not None
+        asked = (
+            self._q_inner.search(h.prefix + h.matched) is not None  # 能不能治: the hit may end the A-not-A
+            or self._q_wh.search(h.prefix) is not None
+            or self._q_wh_after.search(h.suffix) is not None
+        )
         if not asked:
             if self._q_tag.search(clause):
                 return False  # 全网最低对不对: the streamer asks for agreement, not a question
