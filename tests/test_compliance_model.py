@@ -1,5 +1,5 @@
 """The n-gram model beside the lexicon: review hits only, whole-line spans, never a second hit for a
-category the lexicon already flagged; transcripts (not danmaku) get it at ingest."""
+category the lexicon already flagged; at ingest it reads transcripts and (as a viewer's) comments."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from liveops.cli import app as cli
 from liveops.compliance import Lexicon, default_scanner
-from liveops.compliance_model import ModelScanner, TextModel, default_model
+from liveops.compliance_model import VIEWER_TAG, ModelScanner, TextModel, default_model
 
 runner = CliRunner()
 
@@ -38,6 +38,22 @@ def test_a_small_model_learns_and_only_adds_review_hits():
     assert m.review_hits(["让运营自己下单撑成交额"], [{"false_data"}], lex) == [[]]
     again = TextModel.train(TRAIN, list(lex.categories)).probabilities(["让运营自己下单撑成交额"])
     assert np.allclose(again, m.probabilities(["让运营自己下单撑成交额"]))  # training is deterministic
+
+
+def test_a_comment_is_read_as_a_viewers_and_needs_more_certainty():
+    lex = Lexicon.packaged()
+    m = TextModel.train([*TRAIN, ("弹幕：让运营自己下单撑成交额吧", {"false_data"})], list(lex.categories))
+    line = "让运营自己下单撑成交额"
+    j = m.categories.index("false_data")
+    assert m.probabilities([VIEWER_TAG + line])[0, j] != m.probabilities([line])[0, j]  # the tag is read
+    m.threshold = m.viewer_threshold = 0.01
+    assert [h.rule for h in m.review_hits([line], [set()], lex, [True])[0]] == ["model.false_data"]
+    m.viewer_threshold = 1.01  # never sure enough for a comment; a transcript line is still flagged
+    assert m.review_hits([line, line], [set(), set()], lex, [True, False]) == [
+        [],
+        m.review_hits([line], [set()], lex)[0],
+    ]
+    assert m.review_hits([line], [set()], lex)[0]
 
 
 def test_model_scanner_keeps_lexicon_hits_and_never_blocks():

@@ -53,7 +53,7 @@ def test_hits_are_linked_to_their_events(shows):
     model_kinds = {
         k for (k,) in con.execute("SELECT kind FROM compliance_hits WHERE rule LIKE 'model.%'").fetchall()
     }
-    assert model_kinds <= {"transcript"}  # the n-gram model reads the streamer's lines, not danmaku
+    assert model_kinds <= {"transcript", "comment"}
     flagged = {e for e, *_ in rows}
     assert {v["event_id"] for v in truth["violations"]} <= flagged
     con.close()
@@ -276,3 +276,36 @@ def test_server_scans_batches_and_raises_block_alerts(tmp_path):
         kinds = [r["kind"] for r in audit.records(log.con)]
         assert "hit" in kinds and "alert" in kinds
         assert audit.verify(log.con, str(db)).ok
+
+
+def test_comments_get_the_models_second_opinion_as_a_viewers():
+    """A danmaku the lexicon has no word for is still read by the n-gram model (as a viewer's line)."""
+    import pyarrow as pa
+
+    texts = {
+        "c1": "专业刷直播间人气，一小时五十块",
+        "c2": "第一次来，主播好",
+        "t1": "今天的羊毛大衣有三个颜色",
+    }
+    rows = pa.Table.from_pylist(
+        [
+            {
+                "event_id": k,
+                "session_id": "s1",
+                "room_id": "r1",
+                "ts": None,
+                "type": "transcript" if k == "t1" else "comment",
+                "user_id": None,
+                "text": t,
+                "streamer_id": None,
+            }
+            for k, t in texts.items()
+        ]
+    )
+    sc = default_scanner()
+    assert not sc.scan([texts["c1"]])[0].hits  # the lexicon alone misses it
+    hits = CS.hits_of(sc, rows).to_pylist()
+    assert [(h["event_id"], h["rule"], h["kind"], h["severity"]) for h in hits] == [
+        ("c1", "model.false_data", "comment", "review")
+    ]
+    assert CS.hits_of(sc, rows, model=False).num_rows == 0

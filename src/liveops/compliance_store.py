@@ -111,8 +111,8 @@ def hits_of(scanner: Scanner, rows: pa.Table, model: bool = True) -> pa.Table:
     """Scan the ``text`` of event rows (event_id, session_id, room_id, ts, type, user_id, text,
     streamer_id) and return one row per hit, columns as ``compliance_hits``.
 
-    Every line goes through the lexicon; the streamer's transcript lines also through the n-gram model,
-    whose hits (review only) cover the whole line."""
+    Every line goes through the lexicon and then the n-gram model (comments read as a viewer's), whose
+    hits (review only) cover the whole line."""
     texts = ["" if t is None else t for t in rows.column("text").to_pylist()]
     cols, norm, cleared = scanner.scan_columns(texts)
     ls = norm.line_starts[cols.line]
@@ -127,18 +127,15 @@ def hits_of(scanner: Scanner, rows: pa.Table, model: bool = True) -> pa.Table:
     suggestions = [
         context_note(c) + rules[r].suggestion for r, c in zip(cols.rule, cols.context, strict=True)
     ]
-    transcript = np.flatnonzero(
-        np.asarray(pc.equal(rows.column("type"), "transcript").to_numpy(zero_copy_only=False))
-    )
-    if model and transcript.size:
+    if model and texts:
         from .compliance_model import default_model
 
         considered = scanner.considered(cols, norm, cleared)
-        ks = transcript.tolist()
+        viewer = np.asarray(pc.equal(rows.column("type"), "comment").to_numpy(zero_copy_only=False))
         extra = default_model(tuple(scanner.lexicon.categories)).review_hits(
-            [texts[k] for k in ks], [considered.get(k, set()) for k in ks], scanner.lexicon
+            texts, [considered.get(k, set()) for k in range(len(texts))], scanner.lexicon, viewer.tolist()
         )
-        for k, hs in zip(ks, extra, strict=True):
+        for k, hs in enumerate(extra):
             for h in hs:
                 line.append(k)
                 start.append(h.start)
