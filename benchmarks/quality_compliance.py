@@ -18,7 +18,7 @@ SETS = [
     ),
     *[
         (ROOT / f"src/liveops/compliance_data/train_{k}.tsv", "written for the model; model trained on it")
-        for k in "abcdefghijk"
+        for k in "abcdefghijklm"
     ],
     (
         ROOT / "tests/data/compliance_holdout3.tsv",
@@ -30,6 +30,10 @@ SETS = [
     ),
     (
         ROOT / "tests/data/compliance_holdout5.tsv",
+        "written blind, never read, tuned or trained on",
+    ),
+    (
+        ROOT / "tests/data/compliance_holdout6.tsv",
         "written blind, never read, tuned or trained on",
     ),
 ]

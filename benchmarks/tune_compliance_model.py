@@ -5,18 +5,20 @@ lexicon + model is scored on the fifth; counts are pooled over folds (micro prec
 As in production, the model adds a category only where the lexicon did not consider it in that line
 (``ScanResult.considered``: no hit of any severity, no match cleared by the allow-list or context).
 ``veto`` (tried, not adopted) is the chance below which the model would turn a lexicon hit of an
-exemptable category into a ``warn``; 0 turns it off.
+exemptable category into a ``warn``; 0 turns it off. Last, the labelled danmaku are scored as ingest reads
+a comment, to choose the model's threshold for viewers' lines.
 """
 
 from __future__ import annotations
 
 import itertools
+import re
 from importlib import resources
 
 import numpy as np
 
 from liveops.compliance import default_scanner, read_labelled
-from liveops.compliance_model import TRAINING_SETS, TextModel
+from liveops.compliance_model import TRAINING_SETS, VIEWER_TAG, TextModel
 
 
 def main() -> None:
@@ -45,6 +47,28 @@ def main() -> None:
             if veto:
                 got &= ~(got_lex & (probs < veto) & exemptable[None, :])
             print(f"ngram={ngram} C={c_reg:g} threshold={thr} veto={veto}: {score(got, want)}")
+    viewer_lines(items, cats, folds)
+
+
+def viewer_lines(items, cats, folds) -> None:
+    """The labelled danmaku (lines starting 弹幕：) as ingest sees a comment: the lexicon reads the bare text,
+    the model reads it with the viewer tag; which threshold keeps the lexicon's precision."""
+    idx = [i for i, (t, _) in enumerate(items) if t.startswith(VIEWER_TAG[:2])]
+    bare = [re.sub(r"^弹幕[：:]\s*", "", items[i][0]) for i in idx]
+    sc = default_scanner()
+    lex = sc.scan(bare)
+    want = np.array([[c in items[i][1] for c in cats] for i in idx])
+    got_lex = np.array([[c in r.flagged for c in cats] for r in lex])
+    considered = np.array([[c in r.considered for c in cats] for r in lex])
+    probs = np.zeros(want.shape)
+    pos = {i: k for k, i in enumerate(idx)}
+    for k in range(5):
+        m = TextModel.train([items[i] for i in np.flatnonzero(folds != k)], cats)
+        te = [i for i in idx if folds[i] == k]
+        probs[[pos[i] for i in te]] = m.probabilities([VIEWER_TAG + bare[pos[i]] for i in te])
+    print(f"\n{len(idx)} labelled danmaku; lexicon alone: {score(got_lex, want)}")
+    for thr in (0.7, 0.8, 0.9, 0.95):
+        print(f"  + model at threshold {thr}: {score(got_lex | ((probs >= thr) & ~considered), want)}")
 
 
 def score(got: np.ndarray, want: np.ndarray) -> str:
