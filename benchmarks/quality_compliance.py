@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from liveops.compliance import default_scanner, evaluate, read_labelled
-from liveops.compliance_model import ModelScanner
+from liveops.compliance_model import TRAINING_SETS, ModelScanner
 
 ROOT = Path(__file__).resolve().parent.parent
 SETS = [
@@ -17,8 +17,9 @@ SETS = [
         "viewed after the lexicon was final; model trained on it",
     ),
     *[
-        (ROOT / f"src/liveops/compliance_data/train_{k}.tsv", "written for the model; model trained on it")
-        for k in "abcdefghijklm"
+        (ROOT / "src/liveops/compliance_data" / name, "written for the model; model trained on it")
+        for name in TRAINING_SETS
+        if name.startswith("train_")
     ],
     (
         ROOT / "tests/data/compliance_holdout3.tsv",

@@ -12,13 +12,12 @@ a comment, to choose the model's threshold for viewers' lines.
 from __future__ import annotations
 
 import itertools
-import re
 from importlib import resources
 
 import numpy as np
 
 from liveops.compliance import default_scanner, read_labelled
-from liveops.compliance_model import TRAINING_SETS, VIEWER_TAG, TextModel
+from liveops.compliance_model import TRAINING_SETS, VIEWER_PREFIX, TextModel, as_viewer
 
 
 def main() -> None:
@@ -53,8 +52,8 @@ def main() -> None:
 def viewer_lines(items, cats, folds) -> None:
     """The labelled danmaku (lines starting 弹幕：) as ingest sees a comment: the lexicon reads the bare text,
     the model reads it with the viewer tag; which threshold keeps the lexicon's precision."""
-    idx = [i for i, (t, _) in enumerate(items) if t.startswith(VIEWER_TAG[:2])]
-    bare = [re.sub(r"^弹幕[：:]\s*", "", items[i][0]) for i in idx]
+    idx = [i for i, (t, _) in enumerate(items) if VIEWER_PREFIX.match(t)]
+    bare = [VIEWER_PREFIX.sub("", items[i][0]) for i in idx]
     sc = default_scanner()
     lex = sc.scan(bare)
     want = np.array([[c in items[i][1] for c in cats] for i in idx])
@@ -65,7 +64,7 @@ def viewer_lines(items, cats, folds) -> None:
     for k in range(5):
         m = TextModel.train([items[i] for i in np.flatnonzero(folds != k)], cats)
         te = [i for i in idx if folds[i] == k]
-        probs[[pos[i] for i in te]] = m.probabilities([VIEWER_TAG + bare[pos[i]] for i in te])
+        probs[[pos[i] for i in te]] = m.probabilities([as_viewer(bare[pos[i]]) for i in te])
     print(f"\n{len(idx)} labelled danmaku; lexicon alone: {score(got_lex, want)}")
     for thr in (0.7, 0.8, 0.9, 0.95):
         print(f"  + model at threshold {thr}: {score(got_lex | ((probs >= thr) & ~considered), want)}")

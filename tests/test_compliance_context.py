@@ -122,6 +122,14 @@ def test_ordinal_and_usage_tip_allow_regexes() -> None:
     assert "absolute_claim" in scan(["我们是行业第一名"])[0].flagged
 
 
+def test_an_allow_rule_may_clear_only_its_own_categories() -> None:
+    """链接永久关闭 is no absolute claim, but the urgency rules still read the same words."""
+    r = scan(["倒计时一分钟，一分钟后这个链接永久关闭"])[0]
+    assert r.flagged == {"false_urgency"}
+    assert [(c.category, c.allowed_by) for c in r.cleared] == [("absolute_claim", "allow.availability")]
+    assert "absolute_claim" in scan(["这款面料永久不起球"])[0].flagged
+
+
 def test_considered_covers_hits_and_cleared_matches() -> None:
     """The n-gram model adds nothing to a category the lexicon already judged in that text."""
     denied, claim, clean = scan(["这个价不敢说全网最低", "全网最低价", "今天发货"])
@@ -182,6 +190,23 @@ def test_context_errors_name_the_place(tmp_path, patch: str, message: str) -> No
     with pytest.raises(LexiconError) as e:
         Lexicon.from_file(p)
     assert "negate" in str(e.value) or "negations" in str(e.value)
+
+
+def test_allow_scope_is_data_and_checked(tmp_path) -> None:
+    p = tmp_path / "lex.yaml"
+    scoped = "  - {id: allow.fool, patterns: [最好笨蛋], categories: [vulgar], reason: 剧名}\n"
+    p.write_text(SMALL.replace("context:\n  negation:", scoped + "context:\n  negation:"), encoding="utf-8")
+    r = Scanner(Lexicon.from_file(p)).scan(["最好笨蛋"])[0]
+    assert r.flagged == {"absolute_claim"}
+    assert [(c.category, c.allowed_by) for c in r.cleared] == [("vulgar", "allow.fool")]
+    p.write_text(
+        SMALL.replace(
+            "context:\n  negation:", scoped.replace("[vulgar]", "[rude]") + "context:\n  negation:"
+        ),
+        encoding="utf-8",
+    )
+    with pytest.raises(LexiconError, match="allow.fool.*rude"):
+        Lexicon.from_file(p)
 
 
 def test_update_diff_lists_context_changes(tmp_path) -> None:

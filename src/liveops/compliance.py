@@ -191,6 +191,7 @@ class AllowRule:
     source: str = ""
     date: str = ""
     origin: str = "lexicon"
+    categories: tuple[str, ...] = ()  # the categories it may clear; empty: every exemptable one
 
 
 @dataclass
@@ -273,7 +274,7 @@ class Lexicon:
             files=(origin,),
         )
         lex.rules = [_rule(r, origin, cats, i) for i, r in enumerate(data["rules"] or [])]
-        lex.allow = [_allow(a, origin, i) for i, a in enumerate(data.get("allow") or [])]
+        lex.allow = [_allow(a, origin, i, cats) for i, a in enumerate(data.get("allow") or [])]
         lex.check()
         return lex
 
@@ -286,7 +287,7 @@ class Lexicon:
                 f"{origin}: 未知字段 unknown field(s) {sorted(unknown)}; expected rules, allow, allow_words"
             )
         rules = [_rule(r, origin, self.categories, i) for i, r in enumerate(data.get("rules") or [])]
-        allow = [_allow(a, origin, i) for i, a in enumerate(data.get("allow") or [])]
+        allow = [_allow(a, origin, i, self.categories) for i, a in enumerate(data.get("allow") or [])]
         words = data.get("allow_words") or []
         if not isinstance(words, list):
             raise LexiconError(f"{origin}: allow_words 应为列表 must be a list of words")
@@ -419,7 +420,7 @@ def _rule(r: Any, origin: str, cats: dict[str, Category], i: int) -> Rule:
     )
 
 
-def _allow(a: Any, origin: str, i: int) -> AllowRule:
+def _allow(a: Any, origin: str, i: int, cats: dict[str, Category]) -> AllowRule:
     a = _mapping(a, f"{origin}: allow[{i}]")
     aid = str(a.get("id") or "")
     where = f"{origin}: allow {aid or f'#{i + 1}'}"
@@ -430,11 +431,19 @@ def _allow(a: Any, origin: str, i: int) -> AllowRule:
     if not patterns and not regex:
         raise LexiconError(f"{where}: 没有模式 needs patterns or regex")
     _check_regex(regex, where)
+    scope = _strings(a.get("categories"), f"{where}: categories")
+    bad = [c for c in scope if c not in cats or not cats[c].exemptable]
+    if bad:
+        raise LexiconError(
+            f"{where}: categories {bad} 不是可放行的类别 are not categories context may clear; "
+            f"known: {[k for k, c in cats.items() if c.exemptable]}"
+        )
     date = a.get("date", "")
     return AllowRule(
         id=aid,
         patterns=patterns,
         regex=regex,
+        categories=scope,
         reason=str(a.get("reason", "")),
         source=str(a.get("source", "")),
         date=date.isoformat() if isinstance(date, dt.date) else str(date),
@@ -467,6 +476,7 @@ def diff_lexicons(old: Lexicon, new: Lexicon) -> LexiconDiff:
             "qualifiable",
             "reason",
             "context",
+            "categories",
         ):
             x, y = getattr(a[rid], f, None), getattr(b[rid], f, None)
             if x != y:
@@ -641,6 +651,16 @@ class Scanner:
             self._automaton.make_automaton()
         self._regex = [(i, _Regex(x)) for i, r in enumerate(self.rules) for x in r.regex]
         self._allow_regex = [(i, _Regex(x)) for i, a in enumerate(self.allow) for x in a.regex]
+        # allow rules grouped by the categories they may clear (exemptable ones, within their own scope)
+        clears = np.array(
+            [
+                [c.exemptable and (not a.categories or k in a.categories) for k, c in lex.categories.items()]
+                for a in self.allow
+            ],
+            dtype=bool,
+        ).reshape(len(self.allow), len(lex.categories))
+        self._group_clears, group = np.unique(clears, axis=0, return_inverse=True)
+        self._allow_group = group.reshape(-1)
         self._qual_regex = [re.compile(x) for x in lex.qualifier_regex]
         # flat (pattern → kind, rule) pairs in pattern order, for the vectorised join from matches to rules
         flat = [(kind, idx) for ts in targets for kind, idx in ts]
@@ -685,14 +705,23 @@ class Scanner:
             extra = np.array(spans, dtype=np.int64)
             a_start, a_end = np.append(a_start, extra[:, 0]), np.append(a_end, extra[:, 1])
             a_rule = np.append(a_rule, extra[:, 2])
-        # the allow-list: a deny hit overlapping an allowed span is cleared, unless its category is exempt-proof
-        covered = np.zeros(len(s) + 2, dtype=np.int64)
-        np.add.at(covered, a_start, 1)
-        np.add.at(covered, a_end + 1, -1)
-        cov = np.concatenate([[0], np.cumsum(np.cumsum(covered)[:-1] > 0)])
-        overlaps = cov[d_end + 1] - cov[d_start] > 0
-        clear = overlaps & self._exempt[d_rule]
-        cleared = (d_start[clear], d_end[clear], d_rule[clear], a_start, a_end, a_rule)
+        # the allow-list: a deny hit overlapping an allowed span is cleared when that allow rule may clear its
+        # category (exemptable, and within the rule's own categories if it names some)
+        clear = np.zeros(d_rule.size, dtype=bool)
+        by = np.zeros(d_rule.size, dtype=np.int64)  # the allow rule that cleared it
+        a_group = self._allow_group[a_rule]
+        for g in np.unique(a_group).tolist():
+            m = a_group == g
+            gs, ge = a_start[m], a_end[m]
+            covered = np.zeros(len(s) + 2, dtype=np.int64)
+            np.add.at(covered, gs, 1)
+            np.add.at(covered, ge + 1, -1)
+            cov = np.concatenate([[0], np.cumsum(np.cumsum(covered)[:-1] > 0)])
+            new = (cov[d_end + 1] - cov[d_start] > 0) & self._group_clears[g][self._cat[d_rule]] & ~clear
+            if new.any():
+                by[new] = _reaching(gs, ge, a_rule[m], d_end[new])
+                clear |= new
+        cleared = (d_start[clear], d_end[clear], d_rule[clear], by[clear])
         d_start, d_end, d_rule = d_start[~clear], d_end[~clear], d_rule[~clear]
         line = (
             np.searchsorted(norm.line_starts, norm.first[d_start], side="right") - 1
@@ -802,7 +831,7 @@ class Scanner:
                     explanation,
                 )
             )
-        c_start, c_end, c_rule, a_start, a_end, a_rule, by_context = cleared
+        c_start, c_end, c_rule, c_allow, by_context = cleared
         for li, a, b, r, cx in zip(
             by_context.line,
             by_context.start,
@@ -822,27 +851,17 @@ class Scanner:
                     self.rules[r].category,
                 )
             )
-        if c_start.size:
-            # the allow match that cleared each deny match: of the allowed spans starting before its end,
-            # the one reaching furthest (it overlaps, since the deny match was cleared)
-            order = np.argsort(a_start, kind="stable")
-            s_start, s_end, s_rule = a_start[order], a_end[order], a_rule[order]
-            reach = np.maximum.accumulate(s_end)
-            holder = np.maximum.accumulate(np.where(s_end == reach, np.arange(s_end.size), 0))
-            by = s_rule[holder[np.searchsorted(s_start, c_end, side="right") - 1]]
-            lines = np.searchsorted(ls, norm.first[c_start], side="right") - 1
-            for li, a, b, r, ar in zip(lines, c_start, c_end, c_rule, by, strict=True):
-                lo, hi = int(norm.first[a] - ls[li]), int(norm.last[b] - ls[li] + 1)
-                results[li].cleared.append(
-                    Cleared(
-                        lo, hi, safe[li][lo:hi], self.rules[r].id, self.allow[ar].id, self.rules[r].category
-                    )
-                )
+        lines = np.searchsorted(ls, norm.first[c_start], side="right") - 1
+        for li, a, b, r, ar in zip(lines, c_start, c_end, c_rule, c_allow, strict=True):
+            lo, hi = int(norm.first[a] - ls[li]), int(norm.last[b] - ls[li] + 1)
+            results[li].cleared.append(
+                Cleared(lo, hi, safe[li][lo:hi], self.rules[r].id, self.allow[ar].id, self.rules[r].category)
+            )
         return results
 
     def considered(self, cols: HitColumns, norm: Normalised, cleared: tuple) -> dict[int, set[str]]:
         """Per batch line, the categories the lexicon hit or cleared (``ScanResult.considered``, columnar)."""
-        c_start, _, c_rule, _, _, _, by_context = cleared
+        c_start, _, c_rule, _, by_context = cleared
         lines = np.concatenate(
             [
                 cols.line,
@@ -855,6 +874,16 @@ class Scanner:
         for li, r in zip(lines.tolist(), rules.tolist(), strict=True):
             out.setdefault(li, set()).add(self.rules[r].category)
         return out
+
+
+def _reaching(a_start: np.ndarray, a_end: np.ndarray, a_rule: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """For deny matches ending at ``ends`` and known to overlap an allowed span: the rule of the allowed span
+    that starts before each end and reaches furthest (it is one that overlaps)."""
+    order = np.argsort(a_start, kind="stable")
+    s_start, s_end, s_rule = a_start[order], a_end[order], a_rule[order]
+    reach = np.maximum.accumulate(s_end)
+    holder = np.maximum.accumulate(np.where(s_end == reach, np.arange(s_end.size), 0))
+    return s_rule[holder[np.searchsorted(s_start, ends, side="right") - 1]]
 
 
 _LOOKBEHIND = re.compile(r"\(\?<[!=](?:[^()\\]|\\.)*\)")

@@ -684,14 +684,19 @@ def slice_units(con, t: ir.Table, experiment: str, measures: Sequence[str]) -> i
     sl = sl.mutate(_from=sl.start_ts + sl.burn_in_s.cast("int64").as_interval("s"))
     t = t.filter(t.type.isin(measure_types(measures)))  # fewer rows through the range join
     keys = ["room_id", "slice_id", "arm"]
-    ms = [m for m in _catalog_measures(measures) if m.agg.kind != "distinct"]
+    every = _catalog_measures(measures)
+    ms = [m for m in every if m.agg.kind != "distinct"]
+
+    def on_slices(x: ir.Table) -> ir.Table:
+        """Events joined to the slice they fall in (after burn-in), with its id and arm."""
+        j = x.join(sl, [x.room_id == sl.room_id, x.ts >= sl._from, x.ts < sl.end_ts])
+        return j.select(
+            *[c for c in x.columns if c != "room_id"], room_id=x.room_id, slice_id=sl.slice_id, arm=sl.arm
+        )
+
     g = _bucket_seconds(sl)
     if g is None:
-        j = t.join(sl, [t.room_id == sl.room_id, t.ts >= sl._from, t.ts < sl.end_ts])
-        j = j.select(
-            *[c for c in t.columns if c != "room_id"], room_id=t.room_id, slice_id=sl.slice_id, arm=sl.arm
-        )
-        return unit_measures(j, keys, measures)
+        return unit_measures(on_slices(t), keys, measures)
     pre = level0(t.mutate(_b=t.ts.epoch_seconds() // g), ["room_id", "_b"], ms)
     sb = sl.mutate(_fb=sl._from.epoch_seconds() // g, _eb=sl.end_ts.epoch_seconds() // g)
     j = pre.join(sb, [pre.room_id == sb.room_id, pre._b >= sb._fb, pre._b < sb._eb])
@@ -702,15 +707,9 @@ def slice_units(con, t: ir.Table, experiment: str, measures: Sequence[str]) -> i
         arm=sb.arm,
     )
     l0 = relevel0(j, keys)
-    distinct_types = sorted(
-        {ty for m in _catalog_measures(measures) if m.agg.kind == "distinct" for ty in m.agg.types}
-    )
+    distinct_types = sorted({ty for m in every if m.agg.kind == "distinct" for ty in m.agg.types})
     d = t.filter(t.type.isin(distinct_types or ["-"]))
-    dj = d.join(sl, [d.room_id == sl.room_id, d.ts >= sl._from, d.ts < sl.end_ts])
-    dj = dj.select(
-        *[c for c in d.columns if c != "room_id"], room_id=d.room_id, slice_id=sl.slice_id, arm=sl.arm
-    )
-    return unit_measures(dj, keys, measures, l0=l0)
+    return unit_measures(on_slices(d), keys, measures, l0=l0)
 
 
 def _analyze_slices(con, t, experiment, keys, parts, measures) -> dict:

@@ -378,10 +378,10 @@ def mde_for(
     (for a proportion the treatment arm's variance is taken at the lifted rate, as there)."""
     hi = (1 / baseline - 1) * (1 - 1e-9) if sd is None else 100.0
     lo = 0.0
+    sd_c = math.sqrt(baseline * (1 - baseline)) if sd is None else sd
     for _ in range(200):
         mid = (lo + hi) / 2
         target = baseline * (1 + mid)
-        sd_c = math.sqrt(baseline * (1 - baseline)) if sd is None else sd
         sd_t = math.sqrt(target * (1 - target)) if sd is None else sd
         lo, hi = (mid, hi) if power_at(n, target - baseline, sd_c, sd_t, alpha) < power else (lo, mid)
     return hi
