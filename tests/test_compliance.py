@@ -99,7 +99,9 @@ def test_contact_word_homophones(scanner, text):
     assert [r for _, r, _ in hits(scanner, text)] == ["off.wechat"]
 
 
-@pytest.mark.parametrize("text", ["能zhiliao湿疹", "能zhi疗湿疹", "能治liao湿疹", "能 zhi liao 湿疹"])
+@pytest.mark.parametrize(
+    "text", ["能zhiliao湿疹", "能zhi疗湿疹", "能治liao湿疹", "能 zhi liao 湿疹", "能zhìliáo湿疹"]
+)
 def test_pinyin_spellings_of_a_rule_with_pinyin(scanner, text):
     assert [r for _, r, _ in hits(scanner, text)] == ["med.cure"]
     assert hits(scanner, "zhiliaoxyz") == []  # not inside a longer Latin word
@@ -108,6 +110,19 @@ def test_pinyin_spellings_of_a_rule_with_pinyin(scanner, text):
 def test_regex_with_leading_lookbehind_keeps_its_meaning(scanner):
     assert [m for m, _, _ in hits(scanner, "坚持喝能根治胃病")] == ["根治胃病"]
     assert hits(scanner, "这个不是根治胃病的药，没有根治胃病的说法") == []
+
+
+def test_regex_literals_are_read_as_normalised_text(tmp_path):
+    """A rule's regex is written in plain Chinese; numerals in it match as the text's do (三高 → 3高)."""
+    p = tmp_path / "lex.yaml"
+    p.write_text(
+        LEXICON.replace(r"根治\w{0,4}病']", r"根治\w{0,4}病', '改善三高', '陆军专用']"), encoding="utf-8"
+    )
+    found = Scanner(Lexicon.from_file(p)).scan(["喝了能改善三高", "陸軍專用水壺"])
+    assert [[(h.matched, h.rule) for h in r.hits] for r in found] == [
+        [("改善三高", "med.cure")],
+        [("陸軍專用", "med.cure")],
+    ]
 
 
 def test_phone_number_regex_on_normalised_text(scanner):
@@ -129,6 +144,10 @@ def test_normalise_is_applied_to_patterns_and_text_alike():
     assert normalise("第一") == normalise("第1") == normalise("第壹") == "第1"
     assert normalise("13800001111，100%") == "13800001111100%"  # digit runs are numbers: never collapsed
     assert normalise("薇❤") == "薇心"
+    assert normalise("全网最dī") == "全网最di" and normalise("lǜ色") == "lv色"  # pinyin spells ü as v
+    assert normalise("叁佰") == normalise("三百") == "3百"
+    assert normalise("❶❸❾⓿ ➊➋") == "139012"  # circled digits spell phone numbers
+    assert normalise("傻🐶主播") == "傻狗主播" and normalise("最✨好") == "最好"  # emoji for a word vs noise
 
 
 # -- context: allow-list first, but never for medical claims ------------------------------------

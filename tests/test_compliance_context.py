@@ -83,10 +83,17 @@ def test_medical_and_finance_are_lowered_to_warn_never_cleared() -> None:
         ("说吃了能治病的都是骗子，咱们这个就是普通零食", "medical_claim"),
         ("你说这个橙子能不能治感冒 它就是个水果", "medical_claim"),  # 能不能 ends in the hit
         ("有朋友问吃这个能不能替代降压药 绝对不能 药得按医生说的吃", "medical_claim"),  # answered no
+        ("有甲亢的朋友 这个海带含碘高 少吃", "medical_claim"),  # a disease named to warn people off
+        ("牙龈出血要去看牙医 这款牙膏就是清洁", "medical_claim"),
     ]:
         flagged, warned, kinds = verdict(text)
         assert cat not in flagged and cat in warned, text
         assert not any(k for k in kinds), text  # not cleared: shown as warn
+
+
+def test_healing_style_is_a_style_not_a_cure() -> None:
+    assert "medical_claim" not in scan(["治愈系的暖黄小夜灯"])[0].flagged
+    assert "medical_claim" in scan(["用了一个月鼻炎就治愈了"])[0].flagged
 
 
 def test_a_denial_then_an_implied_claim_keeps_medical_flags() -> None:
@@ -109,6 +116,12 @@ def test_evidence_lowers_to_warn_even_where_context_may_clear() -> None:
     r = scan(["原价一百五十九是这件上个月的日常售价，价格曲线可以看"])[0]
     assert "price_fraud" not in r.flagged
     assert any(h.category == "price_fraud" and h.severity == "warn" for h in r.hits)
+    for text in [
+        "吊牌价三百九是品牌统一零售价 专柜也是这个价 今天两百九",
+        "专柜价三千二，今天两千九，你可以去商场问",
+    ]:
+        assert "price_fraud" not in scan([text])[0].flagged, text
+    assert "price_fraud" in scan(["原价三百九 今天九十九"])[0].flagged
 
 
 def test_ordinal_and_usage_tip_allow_regexes() -> None:
@@ -128,6 +141,10 @@ def test_an_allow_rule_may_clear_only_its_own_categories() -> None:
     assert r.flagged == {"false_urgency"}
     assert [(c.category, c.allowed_by) for c in r.cleared] == [("absolute_claim", "allow.availability")]
     assert "absolute_claim" in scan(["这款面料永久不起球"])[0].flagged
+    # a QR code printed on the box or manual, a certificate checked on the brand's site: not off-platform
+    for text in ["说明书背面有个二维码 扫出来是安装视频", "二维码是产品溯源码", "证书编号大家可以去官网查"]:
+        assert "off_platform" not in scan([text])[0].flagged, text
+    assert "off_platform" in scan(["扫我身后的二维码进群拿底价"])[0].flagged
 
 
 def test_considered_covers_hits_and_cleared_matches() -> None:

@@ -33,8 +33,13 @@ MAX_TEXT = 2000  # the event contract's limit for one comment or transcript line
 SEP = "\n"
 _DEL = np.uint32(0xFFFFFFFF)
 _HEARTS = "❤♥♡❥💗💓💕💖💘💙💚💛💜🖤🤍🤎🧡💝💞❣"
+_EMOJI_WORDS = {"🐶": "狗", "🐕": "狗", "🐷": "猪", "🐖": "猪", "🚬": "烟", "👑": "王"}  # 傻🐶, 👑中之👑
+# circled digits NFKC leaves alone (❶❸❾ for a phone number); ① and ⑴ it maps itself
+_EMOJI_WORDS.update({chr(b + i): str(i + 1) for b in (0x2776, 0x2780, 0x278A, 0x24F5) for i in range(9)})
+_EMOJI_WORDS.update({"⓿": "0", "🄌": "0"})
 _NUMERALS = dict(zip("零〇一二三四五六七八九", "00123456789", strict=True))
 _NUMERALS.update(dict(zip("壹贰叁肆伍陆柒捌玖", "123456789", strict=True)))
+_NUMERALS.update({"佰": "百", "仟": "千"})  # 拾 stays: 收拾
 _DIGITISH = set("0123456789十百千万亿")
 
 
@@ -78,14 +83,25 @@ def _table() -> np.ndarray:
         if m:
             m = simp.get(m, m)
             m = _NUMERALS.get(m, m)
+            m = _untoned(m)
         if m and keep(m):
             out[c] = ord(m)
     for ch in _HEARTS:
         out[ord(ch)] = ord("心")
+    for ch, word in _EMOJI_WORDS.items():
+        out[ord(ch)] = ord(word)
     for ch in "+➕＋":
         out[ord(ch)] = ord("加")
     out[ord(SEP)] = ord(SEP)
     return out
+
+
+def _untoned(ch: str) -> str:
+    """A Latin letter with a tone mark or accent as the bare letter pinyin patterns use: dī → di, lǜ → lv."""
+    if ch in "üǖǘǚǜ":
+        return "v"
+    base = unicodedata.normalize("NFD", ch)[0]
+    return base if base != ch and "a" <= base <= "z" else ch
 
 
 @cache
@@ -140,6 +156,14 @@ def normalise_batch(texts: Sequence[str]) -> Normalised:
 def normalise(text: str) -> str:
     """The normalised form of one text (what the lexicon's patterns are matched against)."""
     return normalise_batch([text]).text
+
+
+def normalise_regex(pattern: str) -> str:
+    """A lexicon regex in the alphabet it is matched against: its non-ASCII literals mapped as text is
+    (三高 → 3高, 陆军 → 6军, 二维码 → 2维码), so a rule's author writes plain Chinese. ASCII is regex
+    syntax and stays; characters normalisation drops stay too (they can never match)."""
+    t = _table()
+    return "".join(c if ord(c) < 0x80 or t[ord(c)] == _DEL else chr(t[ord(c)]) for c in pattern)
 
 
 def normalise_many(texts: Sequence[str]) -> list[str]:
@@ -661,7 +685,7 @@ class Scanner:
         ).reshape(len(self.allow), len(lex.categories))
         self._group_clears, group = np.unique(clears, axis=0, return_inverse=True)
         self._allow_group = group.reshape(-1)
-        self._qual_regex = [re.compile(x) for x in lex.qualifier_regex]
+        self._qual_regex = [re.compile(normalise_regex(x)) for x in lex.qualifier_regex]
         # flat (pattern → kind, rule) pairs in pattern order, for the vectorised join from matches to rules
         flat = [(kind, idx) for ts in targets for kind, idx in ts]
         self._t_kind = np.array([k for k, _ in flat], dtype=np.int8)
@@ -894,6 +918,7 @@ class _Regex:
     so the rest is searched alone and each candidate is confirmed with the whole pattern at its start."""
 
     def __init__(self, pattern: str):
+        pattern = normalise_regex(pattern)
         self.full = re.compile(pattern)
         rest, n = pattern, 0
         while m := _LOOKBEHIND.match(rest):
