@@ -113,15 +113,16 @@ def test_regex_with_leading_lookbehind_keeps_its_meaning(scanner):
 
 
 def test_regex_literals_are_read_as_normalised_text(tmp_path):
-    """A rule's regex is written in plain Chinese; numerals in it match as the text's do (三高 → 3高)."""
+    """A rule's regex is written in plain Chinese; numerals and repeats in it match as the text's do
+    (三高 → 3高, 爸爸妈妈 → 爸妈)."""
     p = tmp_path / "lex.yaml"
-    p.write_text(
-        LEXICON.replace(r"根治\w{0,4}病']", r"根治\w{0,4}病', '改善三高', '陆军专用']"), encoding="utf-8"
-    )
-    found = Scanner(Lexicon.from_file(p)).scan(["喝了能改善三高", "陸軍專用水壺"])
+    extra = r"根治\w{0,4}病', '改善三高', '陆军专用', '让爸爸妈妈买']"
+    p.write_text(LEXICON.replace(r"根治\w{0,4}病']", extra), encoding="utf-8")
+    found = Scanner(Lexicon.from_file(p)).scan(["喝了能改善三高", "陸軍專用水壺", "快让爸爸妈妈买"])
     assert [[(h.matched, h.rule) for h in r.hits] for r in found] == [
         [("改善三高", "med.cure")],
         [("陸軍專用", "med.cure")],
+        [("让爸爸妈妈买", "med.cure")],
     ]
 
 

@@ -159,11 +159,19 @@ def normalise(text: str) -> str:
 
 
 def normalise_regex(pattern: str) -> str:
-    """A lexicon regex in the alphabet it is matched against: its non-ASCII literals mapped as text is
-    (三高 → 3高, 陆军 → 6军, 二维码 → 2维码), so a rule's author writes plain Chinese. ASCII is regex
-    syntax and stays; characters normalisation drops stay too (they can never match)."""
+    """A lexicon regex in the alphabet it is matched against: its non-ASCII literals mapped and their runs
+    collapsed as text's are (三高 → 3高, 陆军 → 6军, 爸爸妈妈 → 爸妈), so a rule's author writes plain
+    Chinese. ASCII is regex syntax and stays; characters normalisation drops stay too (they never match)."""
     t = _table()
-    return "".join(c if ord(c) < 0x80 or t[ord(c)] == _DEL else chr(t[ord(c)]) for c in pattern)
+    out: list[str] = []
+    for c in pattern:
+        if ord(c) < 0x80 or t[ord(c)] == _DEL:
+            out.append(c)
+            continue
+        m = chr(t[ord(c)])
+        if not (out and out[-1] == m and not m.isdigit()):
+            out.append(m)
+    return "".join(out)
 
 
 def normalise_many(texts: Sequence[str]) -> list[str]:
