@@ -66,6 +66,8 @@ def test_no_claim_is_cleared(text: str, kind: str) -> None:
         "谁说国货不能做到第一？",
         "好多人问能不能治失眠，当然能",  # asked, answered yes, in the streamer's own words
         "这个价你在哪里都买不到，全网最低",  # 哪里都 is not a question
+        "团购页面写六十八 餐位费二十到店再收",  # a fee kept back until the buyer arrives
+        "我说不了最好，但它就是全网最低",  # the second claim is not denied
     ],
 )
 def test_claims_stay_flagged(text: str) -> None:
@@ -122,6 +124,9 @@ def test_evidence_lowers_to_warn_even_where_context_may_clear() -> None:
     ]:
         assert "price_fraud" not in scan([text])[0].flagged, text
     assert "price_fraud" in scan(["原价三百九 今天九十九"])[0].flagged
+    # scarcity of one colour, stated with the rest in stock and no pressure, is a fact to check
+    assert "false_urgency" not in scan(["白色只剩十几件了 其他颜色还多 不着急"])[0].flagged
+    assert "false_urgency" in scan(["只剩最后三件了 手慢无"])[0].flagged
 
 
 def test_ordinal_and_usage_tip_allow_regexes() -> None:
