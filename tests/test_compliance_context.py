@@ -86,6 +86,8 @@ def test_medical_and_finance_are_lowered_to_warn_never_cleared() -> None:
         ("你说这个橙子能不能治感冒 它就是个水果", "medical_claim"),  # 能不能 ends in the hit
         ("有朋友问吃这个能不能替代降压药 绝对不能 药得按医生说的吃", "medical_claim"),  # answered no
         ("有甲亢的朋友 这个海带含碘高 少吃", "medical_claim"),  # a disease named to warn people off
+        ("这个祛斑霜有国妆特字批文 用的时候避开眼周", "medical_claim"),  # a registered special-use claim
+        ("这款鱼油是保健食品 批准的功能是辅助降血脂 批准文号在详情页", "medical_claim"),
         ("牙龈出血要去看牙医 这款牙膏就是清洁", "medical_claim"),
     ]:
         flagged, warned, kinds = verdict(text)
@@ -93,9 +95,21 @@ def test_medical_and_finance_are_lowered_to_warn_never_cleared() -> None:
         assert not any(k for k in kinds), text  # not cleared: shown as warn
 
 
-def test_healing_style_is_a_style_not_a_cure() -> None:
-    assert "medical_claim" not in scan(["治愈系的暖黄小夜灯"])[0].flagged
+def test_packaged_lexicon_traps() -> None:
+    """Words that only look like a claim: a style, a wood, a diet meal, and two words joined across a pause
+    once the space is gone (十包 夜用 is not 包夜)."""
+    for text, cat in [
+        ("治愈系的暖黄小夜灯", "medical_claim"),
+        ("北美白橡实木餐桌 一米六", "medical_claim"),
+        ("鸡胸肉一袋一百克 做减脂餐可以用", "medical_claim"),
+        ("卫生巾一箱十包 夜用四十二厘米", "vulgar"),
+        ("山茶油炒菜不怎么冒烟 油温也不用烧太高", "prohibited"),
+        ("冰糯种翡翠手镯是缅甸A货 送证书", "prohibited"),  # A货 grades jade as untreated
+    ]:
+        assert cat not in scan([text])[0].flagged, text
     assert "medical_claim" in scan(["用了一个月鼻炎就治愈了"])[0].flagged
+    assert "medical_claim" in scan(["这个茶减脂效果特别好"])[0].flagged
+    assert "prohibited" in scan(["大牌包包A货 跟专柜一样"])[0].flagged
 
 
 def test_a_denial_then_an_implied_claim_keeps_medical_flags() -> None:

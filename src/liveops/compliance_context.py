@@ -8,7 +8,7 @@ personal opinion — permitted for absolute terms (SAMR 2023); a disease named t
 or backed by a checkable basis. The cue words are data in the lexicon's ``context`` section, and each
 category (or rule) lists the kinds that apply to it: an insult stays an insult when asked as a question.
 A hit in such a context is cleared when its category is exemptable and lowered to ``warn`` (shown, not
-flagged) when it is not (medical, finance); ``evidence`` only ever lowers to ``warn``.
+flagged) when it is not (medical, finance); ``evidence`` and ``filed`` only ever lower to ``warn``.
 
 It runs only on the few lines with hits, on the batch's normalised text, so the scanner stays columnar.
 """
@@ -32,6 +32,7 @@ KINDS = (
     "opinion",
     "referral",
     "evidence",
+    "filed",
 )
 # what a category accepts unless it lists its own: the kinds in which no claim is made at all
 DEFAULT_KINDS = ("negation", "question", "mention", "refutation", "title")
@@ -46,6 +47,7 @@ KIND_ZH = {
     "opinion": "个人感受",
     "referral": "建议就医",
     "evidence": "给出可核查依据",
+    "filed": "按注册/批准内容表述",
 }
 CUE_LISTS = (
     "negation",
@@ -71,6 +73,7 @@ CUE_LISTS = (
     "external_scope",
     "opinion",
     "evidence",
+    "filed",
     "referral",
     "referral_off",
     "reporter",
@@ -84,7 +87,9 @@ _QUESTION_MARKS = ("？", "?")
 _OPEN_CLOSE = {"“": "”", "「": "」", "『": "』", "‘": "’", "《": "》", "〈": "〉"}
 _SYMMETRIC = ('"', "'")
 _COORDINATION = ("", "和", "或", "跟", "与", "及", "或者", "以及", "还有", "也不", "不")
-DEMOTE_ONLY = frozenset({"evidence"})  # kinds that lower a hit to warn even where context may clear it
+DEMOTE_ONLY = frozenset(
+    {"evidence", "filed"}
+)  # kinds that lower a hit to warn even where context may clear it
 WARNING_REACH = 12  # characters between a warning (千万别) and the hit it covers
 WH_REACH = 6  # characters between a question word (哪个) and the hit it asks about
 _A_NOT_A = re.compile(r"(.)[不没]\1")  # 能不能, 有没有: a question, not a negation
@@ -131,6 +136,7 @@ class Cues:
         self._external = c(alt("external_scope"))
         self._opinion = c(alt("opinion"))
         self._evidence = c(alt("evidence"))
+        self._filed = c(alt("filed"))
         self._referral = c(alt("referral"))
         self._referral_off = c(rf"(?:{alt('referral_off')})\S{{0,2}}$")
         self._reporter = c(alt("reporter"))
@@ -201,6 +207,8 @@ class Cues:
             yield "referral"  # 糖尿病的朋友一切听医生的: a disease named to send people to a doctor
         if self._evidence.search(rest):
             yield "evidence"  # 原价是上个月的成交价，价格曲线可查: a checkable basis, shown as advice
+        if self._filed.search(rest):
+            yield "filed"  # 国妆特字的祛斑霜, 保健功能是增强免疫力: a registered claim, to check against the filing
 
     def _is_question(self, h: _HitView) -> bool:
         clause = h.prefix + h.matched + h.suffix
