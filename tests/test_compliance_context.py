@@ -105,11 +105,18 @@ def test_packaged_lexicon_traps() -> None:
         ("卫生巾一箱十包 夜用四十二厘米", "vulgar"),
         ("山茶油炒菜不怎么冒烟 油温也不用烧太高", "prohibited"),
         ("冰糯种翡翠手镯是缅甸A货 送证书", "prohibited"),  # A货 grades jade as untreated
+        ("评论区让你私下转账的千万别转 骗子很多", "vulgar"),  # a scam warning, not an insult
+        ("做了支架一定问主治医生", "medical_claim"),
+        ("这个炸锅做鸡翅最好吃", "absolute_claim"),  # the best use of the goods, a usage tip
+        ("公考课第一阶段是行测 第二阶段申论", "absolute_claim"),
+        ("钙片最好晚饭后吃", "absolute_claim"),
     ]:
         assert cat not in scan([text])[0].flagged, text
     assert "medical_claim" in scan(["用了一个月鼻炎就治愈了"])[0].flagged
     assert "medical_claim" in scan(["这个茶减脂效果特别好"])[0].flagged
     assert "prohibited" in scan(["大牌包包A货 跟专柜一样"])[0].flagged
+    assert "vulgar" in scan(["你就是个骗子"])[0].flagged
+    assert "absolute_claim" in scan(["这是全网最好吃的牛肉干"])[0].flagged
 
 
 def test_a_denial_then_an_implied_claim_keeps_medical_flags() -> None:
