@@ -30,6 +30,10 @@ def verdict(text: str) -> tuple[set[str], set[str], set[str]]:
         ("弹幕：你们是不是找人刷的销量", "doubt"),
         ("话术审核：“全网最低价”删掉，改成直播间专享价", "mention"),
         ("终身保修指的是免费维修人工费，零件另算", "mention"),
+        ("话术：禁用词：第一、最好、顶级、国家级，口播前自查", "mention"),  # a list under a header
+        ("运营备注：高仿、A货、原单这类词不能出现在标题和口播里", "mention"),  # a list, then the refusal
+        ("场控：公屏出现微信号、QQ号立即删除并禁言", "refutation"),
+        ("刚才说的全网最低那是我口误，我收回", "refutation"),
         ("评论区有人说加微信买车更便宜，那是骗子，大家别理他", "refutation"),
         ("千万别加任何自称客服的微信，售后只在平台里处理", "refutation"),
         ("这本书叫《最好的我们》，正版带签名卡", "title"),
@@ -68,6 +72,8 @@ def test_no_claim_is_cleared(text: str, kind: str) -> None:
         "这个价你在哪里都买不到，全网最低",  # 哪里都 is not a question
         "团购页面写六十八 餐位费二十到店再收",  # a fee kept back until the buyer arrives
         "我说不了最好，但它就是全网最低",  # the second claim is not denied
+        "高仿、A货、原单都有，跟专柜一模一样",  # a list of what is on sale
+        "全网最低、第一、顶级 都给你们了",
     ],
 )
 def test_claims_stay_flagged(text: str) -> None:
@@ -110,12 +116,15 @@ def test_packaged_lexicon_traps() -> None:
         ("这个炸锅做鸡翅最好吃", "absolute_claim"),  # the best use of the goods, a usage tip
         ("公考课第一阶段是行测 第二阶段申论", "absolute_claim"),
         ("钙片最好晚饭后吃", "absolute_claim"),
+        ("运营备注：好评不返现，差评不删，有问题让客服处理", "false_data"),
+        ("奶粉环节必须说“母乳是婴儿最好的食物”", "absolute_claim"),  # the statement formula ads must carry
     ]:
         assert cat not in scan([text])[0].flagged, text
     assert "medical_claim" in scan(["用了一个月鼻炎就治愈了"])[0].flagged
     assert "medical_claim" in scan(["这个茶减脂效果特别好"])[0].flagged
     assert "prohibited" in scan(["大牌包包A货 跟专柜一样"])[0].flagged
     assert "vulgar" in scan(["你就是个骗子"])[0].flagged
+    assert "false_data" in scan(["好评返现五块 截图发客服"])[0].flagged
     assert "absolute_claim" in scan(["这是全网最好吃的牛肉干"])[0].flagged
 
 

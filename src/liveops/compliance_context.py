@@ -80,6 +80,7 @@ CUE_LISTS = (
     "refuter",
     "refuter_after",
     "warning",
+    "list_header",
 )
 # clause boundaries in the original text (normalisation drops them, so they are read from the original)
 _BOUNDARY = re.compile(r"[，。！？；,.!?;…~～:：\s]+")
@@ -141,6 +142,8 @@ class Cues:
         self._referral_off = c(rf"(?:{alt('referral_off')})\S{{0,2}}$")
         self._reporter = c(alt("reporter"))
         self._refuter = c(alt("refuter"))
+        # 禁用词：第一、最好、顶级 — a list of words under a header names them, it does not use them
+        self._list_header = c(rf"(?:{alt('list_header')})(?:是|有|包括|加上|比如|如)?$")
         self._refuter_after = c(rf"(?:{alt('after_bridge')})*(?:的)?(?:{alt('refuter_after')})")
         # 说吃了能治病的都是骗子: the whole phrase ending in the hit is what is refuted
         self._refuted_phrase = c(rf"的(?:{alt('after_bridge')})*(?:{alt('refuter_after')})")
@@ -160,7 +163,7 @@ class Cues:
     def kinds(self, h: _HitView, earlier_negated: bool, strict: bool) -> Iterator[str]:
         """The contexts in which this hit is no claim, most specific first. ``strict``: the category never
         passes by context (medical, finance), so a denial followed by 但是 / 反正 / 换个说法 does not count."""
-        prefix, suffix = h.prefix, h.suffix
+        prefix, suffix = h.prefix, h.listed_suffix
         # 能不能, 是不是 (also 防不 + 防脱) read as question marks, not negations
         plain = _A_NOT_A.sub("?", prefix + h.matched[:1])[:-1]
         question = self._is_question(h)
@@ -175,6 +178,8 @@ class Cues:
                 yield "doubt"
             yield "question"
         if not hedged and (self._mention.match(suffix) or h.quoted) and self._refusal.search(h.line_after):
+            yield "mention"
+        if h.listed_from and self._list_header.search(h.line_before[: h.listed_from]):
             yield "mention"
         rest = h.line_without_hit
         line = _A_NOT_A.sub("?", rest)
@@ -191,7 +196,7 @@ class Cues:
             or warned
         ):
             yield "refutation"
-        if self._definition.match(suffix):
+        if self._definition.match(h.suffix):
             yield "mention"  # 终身保修指的是人工费: a term being defined
         if h.titled or (self._name.search(prefix) and self._name_evidence.search(rest)):
             yield "title"
@@ -234,6 +239,8 @@ class _HitView:
     matched: str
     prefix: str  # the clause before the hit
     suffix: str  # the clause after the hit
+    listed_suffix: str  # … after the hits listed right after this one (高仿、A货、原单这类词不能说)
+    listed_from: int  # where in line_before the run of hits listed right before this one starts
     next_clause: str
     question_mark: bool  # the clause ends with ？
     line_before: str  # the whole line before the hit
@@ -266,6 +273,32 @@ def _inside(t: str, lo: int, hi: int, opens: Sequence[str]) -> bool:
         if i != -1 and t.rfind(c, i, lo) == -1 and t.find(c, hi) != -1:
             return True
     return False
+
+
+_LIST_JOINERS = ("和", "或", "及", "以及", "还有", "跟")
+
+
+def _listed(spans: Sequence[tuple[int, int]], hs: int, he: int, s: str) -> tuple[int, int]:
+    """The run of hits written as a list around hit [hs, he] (separators like 、 are gone after
+    normalisation, so listed words touch, or are joined by 和 / 或): where the run ends after the hit
+    (exclusive) and where it starts before it."""
+    end, moved = he + 1, True
+    while moved:
+        moved = False
+        for a, b in spans:
+            gap = s[end:a]
+            if a >= end and b >= a and (gap == "" or gap in _LIST_JOINERS):
+                end, moved = b + 1, True
+                break
+    begin, moved = hs, True
+    while moved:
+        moved = False
+        for a, b in spans:
+            gap = s[b + 1 : begin]
+            if b < begin and (gap == "" or gap in _LIST_JOINERS):
+                begin, moved = a, True
+                break
+    return end, begin
 
 
 def classify(
@@ -301,6 +334,7 @@ def classify(
                 for m in _BOUNDARY.finditer(t)
             ]
             negated = []
+            spans = sorted((int(start[j]), int(end[j])) for j in np.flatnonzero(line == li).tolist())
         if not applies[i]:
             continue
         hs, he = int(start[i]), int(end[i])
@@ -309,10 +343,13 @@ def classify(
         c1, qmark = after[0] if after else (ln1, False)
         c2 = next((nb for nb, _ in after[1:] if nb > c1), ln1)
         lo, hi = int(first[hs]) - base, int(last[he]) - base + 1
+        after_list, before_list = _listed(spans, hs, he, s)
         view = _HitView(
             matched=s[hs : he + 1],
             prefix=s[c0:hs],
             suffix=s[he + 1 : c1],
+            listed_suffix=s[min(after_list, c1) : c1],
+            listed_from=before_list - ln0,
             next_clause=s[c1:c2],
             question_mark=qmark,
             line_before=s[ln0:hs],
