@@ -321,6 +321,7 @@ def classify(
     if not line.size:
         return out
     order = np.lexsort((start, line))
+    by_line = line[order]
     cur, runs, ln0, ln1, t, base = -1, [], 0, 0, "", 0
     negated: list[tuple[int, int, int]] = []  # (clause start, hit start, hit end) of negated hits in the line
     for i in order.tolist():
@@ -334,7 +335,8 @@ def classify(
                 for m in _BOUNDARY.finditer(t)
             ]
             negated = []
-            spans = sorted((int(start[j]), int(end[j])) for j in np.flatnonzero(line == li).tolist())
+            here = order[np.searchsorted(by_line, li) : np.searchsorted(by_line, li, side="right")]
+            spans = list(zip(start[here].tolist(), end[here].tolist(), strict=True))  # sorted by start
         if not applies[i]:
             continue
         hs, he = int(start[i]), int(end[i])
