@@ -43,6 +43,7 @@ TRAINING_SETS = (
     "train_o.tsv",
     "train_p.tsv",
     "train_q.tsv",
+    "train_r.tsv",
 )
 THRESHOLD = 0.7  # chance a category applies above which the model flags a line for review
 # A viewer's comment is read as the training lines mark one (弹幕：…), and flagged only when the model is
