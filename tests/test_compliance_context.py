@@ -35,7 +35,7 @@ def verdict(text: str) -> tuple[set[str], set[str], set[str]]:
         ("场控：公屏出现微信号、QQ号立即删除并禁言", "refutation"),
         ("刚才说的全网最低那是我口误，我收回", "refutation"),
         ("运营备注：不得用“穷鬼”“韭菜”之类的词称呼观众", "mention"),
-        ("大家注意 凡是说国宴同款特供酒的 基本都是骗人的", "refutation"),
+        ("凡是说是特供酒的基本都是骗人的", "refutation"),
         ("评论区有人说加微信买车更便宜，那是骗子，大家别理他", "refutation"),
         ("千万别加任何自称客服的微信，售后只在平台里处理", "refutation"),
         ("这本书叫《最好的我们》，正版带签名卡", "title"),
