@@ -126,6 +126,22 @@ def test_regex_literals_are_read_as_normalised_text(tmp_path):
     ]
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet="到店上门拍完再收钱不返现好评", max_size=40))
+def test_a_regex_tried_only_at_its_leads_finds_what_finditer_finds(text):
+    """The automaton gives the positions of a regex's leading literals; trying the regex only there
+    must find exactly the matches a full scan finds."""
+    import numpy as np
+
+    from liveops.compliance import _Regex
+
+    for pattern in ["(?:到店|上门|拍完)[\u4e00-\u9fff]{0,3}?再收", "(?<=不)返现", "(?:好评|差评)(?:不)?返现"]:
+        rx = _Regex(pattern)
+        assert rx.leads
+        starts = sorted({i for lead in rx.leads for i in range(len(text)) if text.startswith(lead, i)})
+        assert rx.spans(text, np.array(starts, dtype=np.int64)) == rx.spans(text)
+
+
 def test_phone_number_regex_on_normalised_text(scanner):
     r = scanner.scan(["有事打 138-1234-5678 找我"])[0]
     assert [(h.rule, h.matched) for h in r.hits] == [("off.wechat", "138-1234-5678")]

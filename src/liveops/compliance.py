@@ -626,7 +626,7 @@ class HitColumns:
     context: np.ndarray | None = None  # 1 + index into compliance_context.KINDS that lowered it to warn, or 0
 
 
-_KIND_DENY, _KIND_ALLOW, _KIND_QUAL = 0, 1, 2
+_KIND_DENY, _KIND_ALLOW, _KIND_QUAL, _KIND_LEAD = 0, 1, 2, 3
 
 
 class Scanner:
@@ -666,6 +666,12 @@ class Scanner:
                 add(p, _KIND_ALLOW, i)
         for p in lex.qualifier_patterns:
             add(p, _KIND_QUAL, 0)
+        self._regex = [(i, _Regex(x)) for i, r in enumerate(self.rules) for x in r.regex]
+        self._allow_regex = [(i, _Regex(x)) for i, a in enumerate(self.allow) for x in a.regex]
+        # a regex that can only start at one of a few literals is tried only where the automaton found one
+        for slot, (_, rx) in enumerate(self._regex + self._allow_regex):
+            for lead in rx.leads or ():
+                add(lead, _KIND_LEAD, slot)
         entries: dict[str, list[tuple[int, int]]] = {}
         for (_, kind, idx), p in zip(raw, normalise_many([p for p, _, _ in raw]), strict=True):
             if len(p) >= 2:
@@ -681,8 +687,6 @@ class Scanner:
             self._automaton.add_word(p, pid)
         if self._patterns:
             self._automaton.make_automaton()
-        self._regex = [(i, _Regex(x)) for i, r in enumerate(self.rules) for x in r.regex]
-        self._allow_regex = [(i, _Regex(x)) for i, a in enumerate(self.allow) for x in a.regex]
         # allow rules grouped by the categories they may clear (exemptable ones, within their own scope)
         clears = np.array(
             [
@@ -725,14 +729,23 @@ class Scanner:
         start, end = start[row], end[row]
         deny = kind == _KIND_DENY
         d_start, d_end, d_rule = start[deny], end[deny], idx[deny]
-        spans = [(a, b - 1, i) for i, rx in self._regex for a, b in rx.spans(s)]
+        lead = kind == _KIND_LEAD
+        leads = _by_slot(idx[lead], start[lead], len(self._regex) + len(self._allow_regex))
+        spans = [
+            (a, b - 1, i) for slot, (i, rx) in enumerate(self._regex) for a, b in rx.spans(s, leads[slot])
+        ]
         if spans:
             extra = np.array(spans, dtype=np.int64)
             d_start, d_end = np.append(d_start, extra[:, 0]), np.append(d_end, extra[:, 1])
             d_rule = np.append(d_rule, extra[:, 2])
         allow = kind == _KIND_ALLOW
         a_start, a_end, a_rule = start[allow], end[allow], idx[allow]
-        spans = [(a, b - 1, i) for i, rx in self._allow_regex for a, b in rx.spans(s)]
+        n = len(self._regex)
+        spans = [
+            (a, b - 1, i)
+            for slot, (i, rx) in enumerate(self._allow_regex)
+            for a, b in rx.spans(s, leads[n + slot])
+        ]
         if spans:
             extra = np.array(spans, dtype=np.int64)
             a_start, a_end = np.append(a_start, extra[:, 0]), np.append(a_end, extra[:, 1])
@@ -922,8 +935,10 @@ _LOOKBEHIND = re.compile(r"\(\?<[!=](?:[^()\\]|\\.)*\)")
 
 
 class _Regex:
-    """A lexicon regex, scanned fast: leading lookbehinds stop ``re`` from jumping to the first literal,
-    so the rest is searched alone and each candidate is confirmed with the whole pattern at its start."""
+    """A lexicon regex, scanned fast. Leading lookbehinds stop ``re`` from jumping to the first literal, so
+    the rest is searched alone and each candidate is confirmed with the whole pattern at its start. A regex
+    that must begin with one of a few literals (``(?:到店|上门|拍完)…``) has them as ``leads``: the scanner's
+    automaton finds them with the patterns, and the regex is tried only there."""
 
     def __init__(self, pattern: str):
         pattern = normalise_regex(pattern)
@@ -932,8 +947,18 @@ class _Regex:
         while m := _LOOKBEHIND.match(rest):
             rest, n = rest[m.end() :], n + 1
         self.rest = re.compile(rest) if n and rest else None
+        leads = _leading_literals(pattern)
+        self.leads = leads if leads and normalise_many(leads) == list(leads) else None
 
-    def spans(self, s: str) -> list[tuple[int, int]]:
+    def spans(self, s: str, starts: np.ndarray | None = None) -> list[tuple[int, int]]:
+        """Non-overlapping matches, leftmost first (as ``finditer``); ``starts``: where the leads occur."""
+        if self.leads is not None and starts is not None:
+            out, pos = [], 0
+            for a in starts.tolist():
+                if a >= pos and (m := self.full.match(s, a)) is not None and m.end() > a:
+                    out.append(m.span())
+                    pos = m.end()
+            return out
         if self.rest is None:
             return [m.span() for m in self.full.finditer(s) if m.end() > m.start()]
         out, pos = [], 0
@@ -945,6 +970,61 @@ class _Regex:
             else:
                 pos = m.start() + 1
         return out
+
+
+def _leading_literals(pattern: str) -> tuple[str, ...] | None:
+    """The literals every match of ``pattern`` starts with (after zero-width assertions), when there are
+    a few and each is at least two characters of the normalised alphabet that is not a Latin letter or
+    digit at either end (the automaton's word-edge rules would otherwise apply); else None."""
+    from re import _constants as c  # type: ignore[attr-defined]
+    from re import _parser  # type: ignore[attr-defined]
+
+    def first(tokens: list) -> list[str] | None:
+        if not tokens:
+            return None
+        op, av = tokens[0]
+        if op is c.LITERAL:
+            lit = []
+            for op2, av2 in tokens:
+                if op2 is not c.LITERAL:
+                    break
+                lit.append(chr(av2))
+            return ["".join(lit)]
+        if op is c.SUBPATTERN and not av[1] and not av[2]:
+            return first(list(av[3]))
+        if op is c.BRANCH:
+            out: list[str] = []
+            for b in av[1]:
+                r = first(list(b))
+                if r is None:
+                    return None
+                out += r
+            return out
+        return None
+
+    try:
+        tokens = list(_parser.parse(pattern))
+    except re.error:
+        return None
+    while tokens and tokens[0][0] in (c.ASSERT, c.ASSERT_NOT):
+        tokens = tokens[1:]
+    leads = first(tokens)
+    if not leads or len(leads) > 64:
+        return None
+    if any(len(x) < 2 or _EDGE_CHAR.match(x[0]) or _EDGE_CHAR.match(x[-1]) for x in leads):
+        return None
+    return tuple(dict.fromkeys(leads))
+
+
+_EDGE_CHAR = re.compile(r"[a-z0-9]")
+
+
+def _by_slot(slot: np.ndarray, start: np.ndarray, n: int) -> list[np.ndarray]:
+    """Start positions of lead literals found by the automaton, sorted, per regex slot."""
+    order = np.lexsort((start, slot))
+    slot, start = slot[order], start[order]
+    bounds = np.searchsorted(slot, np.arange(n + 1))
+    return [np.unique(start[bounds[k] : bounds[k + 1]]) for k in range(n)]
 
 
 @cache
