@@ -972,6 +972,9 @@ class _Regex:
         return out
 
 
+_EDGE_CHAR = re.compile(r"[a-z0-9]")
+
+
 def _leading_literals(pattern: str) -> tuple[str, ...] | None:
     """The literals every match of ``pattern`` starts with (after zero-width assertions), when there are
     a few and each is at least two characters of the normalised alphabet that is not a Latin letter or
@@ -1014,9 +1017,6 @@ def _leading_literals(pattern: str) -> tuple[str, ...] | None:
     if any(len(x) < 2 or _EDGE_CHAR.match(x[0]) or _EDGE_CHAR.match(x[-1]) for x in leads):
         return None
     return tuple(dict.fromkeys(leads))
-
-
-_EDGE_CHAR = re.compile(r"[a-z0-9]")
 
 
 def _by_slot(slot: np.ndarray, start: np.ndarray, n: int) -> list[np.ndarray]:

@@ -88,9 +88,8 @@ _QUESTION_MARKS = ("？", "?")
 _OPEN_CLOSE = {"“": "”", "「": "」", "『": "』", "‘": "’", "《": "》", "〈": "〉"}
 _SYMMETRIC = ('"', "'")
 _COORDINATION = ("", "和", "或", "跟", "与", "及", "或者", "以及", "还有", "也不", "不")
-DEMOTE_ONLY = frozenset(
-    {"evidence", "filed"}
-)  # kinds that lower a hit to warn even where context may clear it
+# kinds that lower a hit to warn even where context may clear it
+DEMOTE_ONLY = frozenset({"evidence", "filed"})
 WARNING_REACH = 12  # characters between a warning (千万别) and the hit it covers
 WH_REACH = 6  # characters between a question word (哪个) and the hit it asks about
 _A_NOT_A = re.compile(r"(.)[不没]\1")  # 能不能, 有没有: a question, not a negation
