@@ -33,10 +33,10 @@ MAX_TEXT = 2000  # the event contract's limit for one comment or transcript line
 SEP = "\n"
 _DEL = np.uint32(0xFFFFFFFF)
 _HEARTS = "❤♥♡❥💗💓💕💖💘💙💚💛💜🖤🤍🤎🧡💝💞❣"
-_EMOJI_WORDS = {"🐶": "狗", "🐕": "狗", "🐷": "猪", "🐖": "猪", "🚬": "烟", "👑": "王"}  # 傻🐶, 👑中之👑
-# circled digits NFKC leaves alone (❶❸❾ for a phone number); ① and ⑴ it maps itself
-_EMOJI_WORDS.update({chr(b + i): str(i + 1) for b in (0x2776, 0x2780, 0x278A, 0x24F5) for i in range(9)})
-_EMOJI_WORDS.update({"⓿": "0", "🄌": "0"})
+# symbols written for a character: emoji for a word (傻🐶, 👑中之👑), and the circled digits NFKC leaves
+# alone (❶❸❾ for a phone number; ① and ⑴ it maps itself)
+_STANDS_FOR = {"🐶": "狗", "🐕": "狗", "🐷": "猪", "🐖": "猪", "🚬": "烟", "👑": "王", "⓿": "0", "🄌": "0"}
+_STANDS_FOR.update({chr(b + i): str(i + 1) for b in (0x2776, 0x2780, 0x278A, 0x24F5) for i in range(9)})
 _NUMERALS = dict(zip("零〇一二三四五六七八九", "00123456789", strict=True))
 _NUMERALS.update(dict(zip("壹贰叁肆伍陆柒捌玖", "123456789", strict=True)))
 _NUMERALS.update({"佰": "百", "仟": "千"})  # 拾 stays: 收拾
@@ -88,8 +88,8 @@ def _table() -> np.ndarray:
             out[c] = ord(m)
     for ch in _HEARTS:
         out[ord(ch)] = ord("心")
-    for ch, word in _EMOJI_WORDS.items():
-        out[ord(ch)] = ord(word)
+    for ch, stands in _STANDS_FOR.items():
+        out[ord(ch)] = ord(stands)
     for ch in "+➕＋":
         out[ord(ch)] = ord("加")
     out[ord(SEP)] = ord(SEP)
