@@ -5,7 +5,7 @@ lines shipped in ``compliance_data/`` (character 1–3-grams of the normalised t
 regression per category) catches some of the rest. Its hits are only ever ``review`` — a person decides —
 and are added only where the lexicon has no word of that category in that text: no hit, and no match it
 cleared by context or the allow-list (the lexicon knows 不敢说全网最低 denies the claim; n-grams do not). It
-costs about eight times as much per line as the lexicon (≈ 50 k lines/s), which a room's transcript and
+costs about ten times as much per line as the lexicon (≈ 45 k lines/s), which a room's transcript and
 comments afford: it reads scripts, ``liveops check`` and, at ingest, both the streamer's lines and the
 viewers' comments (comments with the viewer tag and a higher threshold).
 """
