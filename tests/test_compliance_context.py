@@ -130,6 +130,31 @@ def test_packaged_lexicon_traps() -> None:
     assert "absolute_claim" in scan(["这是全网最好吃的牛肉干"])[0].flagged
 
 
+def test_release_6_traps_and_claims() -> None:
+    """Composition spelled out, pairing and water-temperature tips, a viewer's suspicion of bots, and a
+    scam warning are clean; an insult that happens to contain 是骗子, regional slurs, gambling and phone
+    refurbishing are not."""
+    for text, cat in [
+        ("这条床单百分之百新西兰羊毛 不是混纺", "absolute_claim"),
+        ("这款乌龙泡的时候水温九十度以上最好", "absolute_claim"),
+        ("这个干白配海鲜最好", "absolute_claim"),
+        ("弹幕：水军又来了 别理", "false_data"),
+        ("有人自称客服让你加微信的都是骗子", "vulgar"),
+        ("弹幕：主播 那个说加v便宜的是骗子吧", "vulgar"),
+        ("白色只剩最后五件 其他颜色还有", "false_urgency"),
+    ]:
+        assert cat not in scan([text])[0].flagged, text
+    for text, cat in [
+        ("弹幕：你全家都是骗子", "vulgar"),
+        ("弹幕：东北人就是骗子多", "vulgar"),
+        ("弹幕：棋牌 充五十送一百 提现秒到", "prohibited"),
+        ("这台是海外版 我们帮你刷成国行 跟行货一样", "prohibited"),
+        ("这个配方最好 别家都比不了", "absolute_claim"),
+        ("直播间显示的销量数字是我们自己改的", "false_data"),
+    ]:
+        assert cat in scan([text])[0].flagged, text
+
+
 def test_a_denial_then_an_implied_claim_keeps_medical_flags() -> None:
     """明否暗示: 不敢说治病，但是… — for categories that never pass by context, a contrast after the
     denial keeps the flag."""

@@ -35,7 +35,17 @@ _DEL = np.uint32(0xFFFFFFFF)
 _HEARTS = "❤♥♡❥💗💓💕💖💘💙💚💛💜🖤🤍🤎🧡💝💞❣"
 # symbols written for a character: emoji for a word (傻🐶, 👑中之👑), and the circled digits NFKC leaves
 # alone (❶❸❾ for a phone number; ① and ⑴ it maps itself)
-_STANDS_FOR = {"🐶": "狗", "🐕": "狗", "🐷": "猪", "🐖": "猪", "🚬": "烟", "👑": "王", "⓿": "0", "🄌": "0"}
+_STANDS_FOR = {
+    "🐶": "狗",
+    "🐕": "狗",
+    "🐷": "猪",
+    "🐖": "猪",
+    "🚬": "烟",
+    "👑": "王",
+    "🐴": "马",
+    "⓿": "0",
+    "🄌": "0",
+}
 _STANDS_FOR.update({chr(b + i): str(i + 1) for b in (0x2776, 0x2780, 0x278A, 0x24F5) for i in range(9)})
 _NUMERALS = dict(zip("零〇一二三四五六七八九", "00123456789", strict=True))
 _NUMERALS.update(dict(zip("壹贰叁肆伍陆柒捌玖", "123456789", strict=True)))
