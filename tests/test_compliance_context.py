@@ -142,6 +142,9 @@ def test_release_6_traps_and_claims() -> None:
         ("有人自称客服让你加微信的都是骗子", "vulgar"),
         ("弹幕：主播 那个说加v便宜的是骗子吧", "vulgar"),
         ("白色只剩最后五件 其他颜色还有", "false_urgency"),
+        ("冻干就一种原料 牛肉百分之百", "absolute_claim"),
+        ("哺乳期妈妈记住 母乳喂养对宝宝最好", "absolute_claim"),
+        ("主播说的第一是我们店铺内的排名 别误会", "absolute_claim"),
     ]:
         assert cat not in scan([text])[0].flagged, text
     for text, cat in [
@@ -151,8 +154,14 @@ def test_release_6_traps_and_claims() -> None:
         ("这台是海外版 我们帮你刷成国行 跟行货一样", "prohibited"),
         ("这个配方最好 别家都比不了", "absolute_claim"),
         ("直播间显示的销量数字是我们自己改的", "false_data"),
+        ("弹幕：四川人都是骗子", "vulgar"),
+        ("这个貔貅摆在店里 偏财运挡都挡不住", "prohibited"),
     ]:
         assert cat in scan([text])[0].flagged, text
+    # a health food's filed function, given with the statutory notice, is advice to check, not a flag
+    r = scan(["这款益生菌是保健食品 备案功能是有助于调节肠道菌群 本品不能代替药物"])[0]
+    assert "medical_claim" not in r.flagged
+    assert any(h.category == "medical_claim" and h.severity == "warn" for h in r.hits)
 
 
 def test_a_denial_then_an_implied_claim_keeps_medical_flags() -> None:
