@@ -37,6 +37,10 @@ SETS = [
         ROOT / "tests/data/compliance_holdout6.tsv",
         "written blind, never read, tuned or trained on",
     ),
+    (
+        ROOT / "tests/data/compliance_holdout7.tsv",
+        "written blind, never read, tuned or trained on",
+    ),
 ]
 
 

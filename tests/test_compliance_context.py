@@ -164,6 +164,28 @@ def test_release_6_traps_and_claims() -> None:
     assert any(h.category == "medical_claim" and h.severity == "warn" for h in r.hits)
 
 
+def test_a_viewer_asking_about_their_own_illness_is_advice_not_a_claim() -> None:
+    """self_report: an illness the speaker or their family has, in a line that asks something, is shown as
+    advice (medical never passes by context); a testimonial — the illness followed by what using the goods
+    did — stays flagged, question or not."""
+    for text in [
+        "弹幕：这个红枣我外婆能吃吗 她贫血",
+        "弹幕：这个茶能喝吗 我老公痛风",
+        "弹幕：孩子有湿疹 选哪个面霜",
+        "弹幕：我婆婆得过甲状腺结节 这个海苔能吃吗？",
+    ]:
+        r = scan([text])[0]
+        assert "medical_claim" not in r.flagged, text
+        assert any(h.category == "medical_claim" and h.severity == "warn" for h in r.hits), text
+    for text in [
+        "我有鼻炎 用了这个喷雾就通了 要不要试试",
+        "我爸高血压 吃了三个月降下来了 你们信不信",
+        "弹幕：我妈糖尿病好几年了 主播家的茶真不错",
+        "我自己失眠十年 就靠这个枕头睡着的 你们要吗",
+    ]:
+        assert "medical_claim" in scan([text])[0].flagged, text
+
+
 def test_a_denial_then_an_implied_claim_keeps_medical_flags() -> None:
     """明否暗示: 不敢说治病，但是… — for categories that never pass by context, a contrast after the
     denial keeps the flag."""

@@ -31,6 +31,7 @@ KINDS = (
     "own_scope",
     "opinion",
     "referral",
+    "self_report",
     "evidence",
     "filed",
 )
@@ -46,6 +47,7 @@ KIND_ZH = {
     "own_scope": "本店/本品牌内比较",
     "opinion": "个人感受",
     "referral": "建议就医",
+    "self_report": "自述病情并提问",
     "evidence": "给出可核查依据",
     "filed": "按注册/批准内容表述",
 }
@@ -76,6 +78,8 @@ CUE_LISTS = (
     "filed",
     "referral",
     "referral_off",
+    "self_report",
+    "self_report_off",
     "reporter",
     "refuter",
     "refuter_after",
@@ -92,6 +96,7 @@ _COORDINATION = ("", "和", "或", "跟", "与", "及", "或者", "以及", "还
 DEMOTE_ONLY = frozenset({"evidence", "filed"})
 WARNING_REACH = 12  # characters between a warning (千万别) and the hit it covers
 WH_REACH = 6  # characters between a question word (哪个) and the hit it asks about
+SELF_REPORT_REACH = 6  # characters between the person (我妈) and the illness (有糖尿病, 得过乳腺结节)
 _A_NOT_A = re.compile(r"(.)[不没]\1")  # 能不能, 有没有: a question, not a negation
 
 
@@ -139,6 +144,9 @@ class Cues:
         self._filed = c(alt("filed"))
         self._referral = c(alt("referral"))
         self._referral_off = c(rf"(?:{alt('referral_off')})\S{{0,2}}$")
+        self._self_report = c(rf"(?:{alt('self_report')}).{{0,{SELF_REPORT_REACH}}}$")
+        self._self_report_off = c(alt("self_report_off"))
+        self._asks = c(rf"{alt('question_inner')}|{alt('question_wh')}|吗|嘛")
         self._reporter = c(alt("reporter"))
         self._refuter = c(alt("refuter"))
         # 禁用词：第一、最好、顶级 — a list of words under a header names them, it does not use them
@@ -209,6 +217,13 @@ class Cues:
                 yield "opinion"  # 我个人觉得雾霾蓝最好看
         if any(not self._referral_off.search(line, 0, r.start()) for r in self._referral.finditer(line)):
             yield "referral"  # 糖尿病的朋友一切听医生的: a disease named to send people to a doctor
+        if (
+            not h.suffix
+            and self._self_report.search(prefix)
+            and not self._self_report_off.search(h.line_after)
+            and (h.line_asked or self._asks.search(h.line_without_hit))
+        ):
+            yield "self_report"  # 能给我爸用吗 他高血压: one's own illness, asked about (not: 我有鼻炎 用了就通了)
         if self._evidence.search(rest):
             yield "evidence"  # 原价是上个月的成交价，价格曲线可查: a checkable basis, shown as advice
         if self._filed.search(rest):
@@ -242,6 +257,7 @@ class _HitView:
     listed_from: int  # where in line_before the run of hits listed right before this one starts
     next_clause: str
     question_mark: bool  # the clause ends with ？
+    line_asked: bool  # some clause of the line ends with ？
     line_before: str  # the whole line before the hit
     line_before_clause_start: int  # where the hit's clause starts within line_before
     line_after: str
@@ -321,7 +337,7 @@ def classify(
         return out
     order = np.lexsort((start, line))
     by_line = line[order]
-    cur, runs, ln0, ln1, t, base = -1, [], 0, 0, "", 0
+    cur, runs, ln0, ln1, t, base, line_asked = -1, [], 0, 0, "", 0, False
     negated: list[tuple[int, int, int]] = []  # (clause start, hit start, hit end) of negated hits in the line
     for i in order.tolist():
         li = int(line[i])
@@ -333,6 +349,7 @@ def classify(
                 (int(np.searchsorted(first, base + m.start())), any(q in m.group() for q in _QUESTION_MARKS))
                 for m in _BOUNDARY.finditer(t)
             ]
+            line_asked = any(q for _, q in runs)
             negated = []
             here = order[np.searchsorted(by_line, li) : np.searchsorted(by_line, li, side="right")]
             spans = list(zip(start[here].tolist(), end[here].tolist(), strict=True))  # sorted by start
@@ -353,6 +370,7 @@ def classify(
             listed_from=before_list - ln0,
             next_clause=s[c1:c2],
             question_mark=qmark,
+            line_asked=line_asked,
             line_before=s[ln0:hs],
             line_before_clause_start=c0 - ln0,
             line_after=s[he + 1 : ln1],
