@@ -319,6 +319,37 @@ def test_lexicon_errors_name_the_rule_and_field(tmp_path, patch, message):
     assert str(p) in str(e.value)
 
 
+def test_a_rule_yields_to_the_category_that_names_the_violation(tmp_path):
+    """yields_to: 批发价 beside 加微信 is the off-platform deal — the price hit stays visible as warn with the
+    reason, the line stays flagged under off_platform; without an off-platform hit the price rule flags as
+    before. A rule may not yield to its own or an unknown category."""
+    p = tmp_path / "lex.yaml"
+    p.write_text(
+        LEXICON.replace(
+            "\nallow:\n",
+            "\n  - {id: price.wholesale, category: price_fraud, severity: review, yields_to: [off_platform], "
+            "patterns: [批发价], law: 价格法, explanation: 价格用语, suggestion: 写明依据}\nallow:\n",
+            1,
+        ),
+        encoding="utf-8",
+    )
+    sc = Scanner(Lexicon.from_file(p))
+    lured, plain = sc.scan(["要批发价的加微信", "今天直接给大家批发价"])
+    assert lured.flagged == {"off_platform"}
+    (price,) = [h for h in lured.hits if h.category == "price_fraud"]
+    assert price.severity == "warn" and "并入同句另一类违规" in price.explanation
+    assert plain.flagged == {"price_fraud"}
+    for bad in ("[price_fraud]", "[nonsense]"):
+        p.write_text(
+            p.read_text(encoding="utf-8").replace("yields_to: [off_platform]", f"yields_to: {bad}"), "utf-8"
+        )
+        with pytest.raises(LexiconError, match="yields_to"):
+            Lexicon.from_file(p)
+        p.write_text(
+            p.read_text(encoding="utf-8").replace(f"yields_to: {bad}", "yields_to: [off_platform]"), "utf-8"
+        )
+
+
 def test_duplicate_rule_id_is_refused(tmp_path):
     lex = tmp_path / "lex.yaml"
     lex.write_text(LEXICON, encoding="utf-8")

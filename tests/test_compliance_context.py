@@ -186,6 +186,35 @@ def test_a_viewer_asking_about_their_own_illness_is_advice_not_a_claim() -> None
         assert "medical_claim" in scan([text])[0].flagged, text
 
 
+def test_release_7_traps_and_claims() -> None:
+    """A disease said to be unrelated (跟…没关系), 养生 and 减肥 as plain nouns or audiences, 别拿它当…, a
+    counterfeit grade (顶级复刻) and a gambling bonus (送百分百) make no claim of their own category; the
+    lure and the review bribe flag off-platform and false data, not price and DM. 没关系 alone (never mind)
+    denies nothing."""
+    for text, cat in [
+        ("这款足贴就是发热 跟失眠没关系", "medical_claim"),
+        ("楼下新开的养生馆做足疗 环境不错", "medical_claim"),
+        ("减肥的朋友看看热量表 这款一块八十千卡", "medical_claim"),
+        ("别拿它当降压的 它就是个茶", "medical_claim"),
+        ("弹幕：高仿 顶级复刻 要的私", "absolute_claim"),
+        ("弹幕：首充送百分百 提现秒到", "absolute_claim"),
+        ("想要出厂价的 加我威信", "price_fraud"),
+        ("要好评返现的私信我", "off_platform"),
+    ]:
+        assert cat not in scan([text])[0].flagged, text
+    for text, cat in [
+        ("弹幕：高仿 顶级复刻 要的私", "prohibited"),
+        ("弹幕：首充送百分百 提现秒到", "prohibited"),
+        ("想要出厂价的 加我威信", "off_platform"),
+        ("要好评返现的私信我", "false_data"),
+        ("减肥不用节食 喝这个一个月瘦十斤", "medical_claim"),
+        ("偷偷用爸妈手机给主播刷礼物没关系", "prohibited"),
+        ("这个价就是批发价 别处找不到", "price_fraud"),
+        ("顶级面料 摸着就不一样", "absolute_claim"),
+    ]:
+        assert cat in scan([text])[0].flagged, text
+
+
 def test_a_denial_then_an_implied_claim_keeps_medical_flags() -> None:
     """明否暗示: 不敢说治病，但是… — for categories that never pass by context, a contrast after the
     denial keeps the flag."""

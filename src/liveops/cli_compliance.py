@@ -175,6 +175,7 @@ def rules_list(
             "severity": r.severity,
             "patterns": len(r.patterns) + len(r.regex),
             "examples": "、".join(r.patterns[:4]),
+            "yields_to": "、".join(r.yields_to),
             "law": r.law,
             "source": r.source,
             "date": r.date,

@@ -222,6 +222,8 @@ class Rule:
     pinyin: bool = False  # also match characters spelled in pinyin (mian检, sha bi)
     origin: str = "lexicon"  # or the user-rule file it came from
     context: tuple[str, ...] | None = None  # the contexts that apply, when not the category's
+    # categories that, flagged in the same line, cover this rule's hit (批发价 beside 加微信 is the off-platform deal)
+    yields_to: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -442,6 +444,10 @@ def _rule(r: Any, origin: str, cats: dict[str, Category], i: int) -> Rule:
     for key in ("law", "explanation", "suggestion"):
         if not r.get(key):
             raise LexiconError(f"{where}: 缺少字段 missing field '{key}'")
+    yields_to = _strings(r.get("yields_to"), f"{where}: yields_to")
+    bad = [c for c in yields_to if c not in cats or c == r["category"]]
+    if bad:
+        raise LexiconError(f"{where}: yields_to 需为其他已知类别 must name other known categories, got {bad}")
     date = r.get("date", "")
     return Rule(
         id=rid,
@@ -459,6 +465,7 @@ def _rule(r: Any, origin: str, cats: dict[str, Category], i: int) -> Rule:
         pinyin=bool(r.get("pinyin", False)),
         origin=origin,
         context=_context_kinds(r["context"], where) if "context" in r else None,
+        yields_to=yields_to,
     )
 
 
@@ -519,6 +526,7 @@ def diff_lexicons(old: Lexicon, new: Lexicon) -> LexiconDiff:
             "reason",
             "context",
             "categories",
+            "yields_to",
         ):
             x, y = getattr(a[rid], f, None), getattr(b[rid], f, None)
             if x != y:
@@ -604,10 +612,17 @@ class ScanResult:
         return {h.category for h in self.hits} | {c.category for c in self.cleared}
 
 
+SUBSUMED = len(KINDS) + 1  # HitColumns.context: lowered because another category of the line covers it
+
+
 def context_note(code: int) -> str:
     """Why a hit was lowered to warn (``HitColumns.context``), to put before its text; empty when not."""
     if not code:
         return ""
+    if code == SUBSUMED:
+        return (
+            "并入同句另一类违规，降为提示 covered by another category flagged in the line, lowered to warn。"
+        )
     k = KINDS[code - 1]
     return f"语境：{KIND_ZH[k]}，降为提示 context: {k}, lowered to warn。"
 
@@ -651,6 +666,10 @@ class Scanner:
         self._qualifiable = np.array([r.qualifiable for r in self.rules], dtype=bool)
         self._exempt = np.array([lex.categories[r.category].exemptable for r in self.rules], dtype=bool)
         self._cat = np.array([list(lex.categories).index(r.category) for r in self.rules], dtype=np.int16)
+        cat_keys = list(lex.categories)
+        self._yields = np.array(
+            [[c in r.yields_to for c in cat_keys] for r in self.rules], dtype=bool
+        ).reshape(len(self.rules), len(cat_keys))
         self._cues = Cues.from_mapping(lex.context, normalise_many)
         self._demote_only = np.array([KINDS.index(k) + 1 for k in DEMOTE_ONLY], dtype=np.int8)
         self._applies = [
@@ -809,7 +828,10 @@ class Scanner:
         )
         keep = ~gone
         sev = np.where(ctx[keep] > 0, np.int8(SEVERITIES.index("warn")), cols.severity[keep])
-        cols = HitColumns(cols.line[keep], cols.start[keep], cols.end[keep], cols.rule[keep], sev, ctx[keep])
+        cols = self._yield(
+            HitColumns(cols.line[keep], cols.start[keep], cols.end[keep], cols.rule[keep], sev, ctx[keep]),
+            len(texts),
+        )
         order = np.lexsort((cols.rule, cols.start, cols.line))
         return (
             HitColumns(
@@ -817,6 +839,28 @@ class Scanner:
             ),
             norm,
             (*cleared, context_cleared),
+        )
+
+    def _yield(self, cols: HitColumns, n: int) -> HitColumns:
+        """Lower to warn a flagged hit whose rule ``yields_to`` a category the line is flagged for by a rule
+        that yields to nothing: the line is still flagged, under the category that names the violation."""
+        warn = SEVERITIES.index("warn")
+        y = self._yields[cols.rule]
+        flag = cols.severity < warn
+        yielding = flag & y.any(axis=1)
+        if not yielding.any():
+            return cols
+        firm = flag & ~yielding
+        flagged = np.zeros((n, self._yields.shape[1]), dtype=bool)
+        flagged[cols.line[firm], self._cat[cols.rule[firm]]] = True
+        low = yielding & (flagged[cols.line] & y).any(axis=1)
+        return HitColumns(
+            cols.line,
+            cols.start,
+            cols.end,
+            cols.rule,
+            np.where(low, np.int8(warn), cols.severity),
+            np.where(low, np.int8(SUBSUMED), cols.context),
         )
 
     def _qualified_lines(

@@ -98,6 +98,9 @@ WARNING_REACH = 12  # characters between a warning (千万别) and the hit it co
 WH_REACH = 6  # characters between a question word (哪个) and the hit it asks about
 SELF_REPORT_REACH = 6  # characters between the person (我妈) and the illness (有糖尿病, 得过乳腺结节)
 _A_NOT_A = re.compile(r"(.)[不没]\1")  # 能不能, 有没有: a question, not a negation
+_UNRELATED = re.compile(
+    r"(?:没|没有|没什么|毫无)关系|无关"
+)  # 跟近视没关系 (but 用妈妈手机没关系 is "never mind")
 
 
 def _alternation(words: Sequence[str], reverse: bool = False) -> str:
@@ -178,7 +181,12 @@ class Cues:
         # 不敢说治病，但是我妈吃了血压真下来了: denied in words, claimed in the next breath
         hedged = strict and self._contrast.search(h.line_after) is not None
         before = not self._keeps.match(h.matched) and self._neg_before.match(plain[::-1])
-        if not rhetorical_neg and not hedged and (earlier_negated or before or self._neg_after.match(suffix)):
+        unrelated = prefix.endswith(("跟", "和", "与")) and _UNRELATED.match(suffix) is not None
+        if (
+            not rhetorical_neg
+            and not hedged
+            and (earlier_negated or before or unrelated or self._neg_after.match(suffix))
+        ):
             yield "negation"
         if question and not rhetorical_neg:
             if self._q_doubt.search(prefix):
