@@ -215,6 +215,27 @@ def test_release_7_traps_and_claims() -> None:
         assert cat in scan([text])[0].flagged, text
 
 
+def test_a_denial_then_the_claim_made_another_way_and_questions_that_follow_questions() -> None:
+    """implied: 不敢说全网最低 反正你别处找不到更低的 keeps the flag in every category, a script that says
+    to claim it anyway (实际没…) too, while 不是最便宜的 但是售后敢保证 stays clean; a clause after a question
+    that is itself a question (有鉴定证书吗) does not answer it yes; a viewer asking whether the room pays for
+    reviews commits nothing; an honest pass rate is no promise, a high one is."""
+    for text, cat in [
+        ("弹幕：这表是不是A货？有鉴定证书吗", "prohibited"),
+        ("弹幕：你们有晒图返现吗", "false_data"),
+        ("我们不是最便宜的 但是售后我们敢保证", "absolute_claim"),
+        ("这门课去年官方公布的通过率四成左右 量力而行", "finance_claim"),
+    ]:
+        assert cat not in scan([text])[0].flagged, text
+    for text, cat in [
+        ("这个价我不敢说全网最低 反正你别处找不到更低的", "absolute_claim"),
+        ("运营备注：详情页写“权威专家推荐”，实际没请专家", "authority_claim"),
+        ("我们往届通过率百分之九十六 全省最高", "finance_claim"),
+        ("用了这个枕头 我就不用再吃安眠药了", "medical_claim"),
+    ]:
+        assert cat in scan([text])[0].flagged, text
+
+
 def test_a_denial_then_an_implied_claim_keeps_medical_flags() -> None:
     """明否暗示: 不敢说治病，但是… — for categories that never pass by context, a contrast after the
     denial keeps the flag."""

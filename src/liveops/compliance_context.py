@@ -67,6 +67,7 @@ CUE_LISTS = (
     "rhetorical",
     "answer_yes",
     "contrast",
+    "implied",
     "definition",
     "name",
     "name_evidence",
@@ -136,6 +137,7 @@ class Cues:
             rf"(?:{_alternation([w for w in words.get('answer_yes', ()) if len(w) > 1])})(?![不没别])"
         )
         self._contrast = c(alt("contrast"))
+        self._implied = c(alt("implied"))
         self._definition = c(rf".{{0,2}}?(?:的)?(?:{alt('definition')})")
         self._name = c(rf"(?:{alt('name')}).{{0,2}}$")
         self._name_evidence = c(alt("name_evidence"))
@@ -171,15 +173,18 @@ class Cues:
 
     # -- one hit --
     def kinds(self, h: _HitView, earlier_negated: bool, strict: bool) -> Iterator[str]:
-        """The contexts in which this hit is no claim, most specific first. ``strict``: the category never
-        passes by context (medical, finance), so a denial followed by 但是 / 反正 / 换个说法 does not count."""
+        """The contexts in which this hit is no claim, most specific first. A denial or a refused word followed
+        by the claim made another way (反正, 换个说法, 心里有数, 照说) does not count; ``strict``: the category
+        never passes by context (medical, finance), so any contrast (但是) after the denial keeps it too."""
         prefix, suffix = h.prefix, h.listed_suffix
         # 能不能, 是不是 (also 防不 + 防脱) read as question marks, not negations
         plain = _A_NOT_A.sub("?", prefix + h.matched[:1])[:-1]
         question = self._is_question(h)
         rhetorical_neg = question and ("不是" in plain or "不就" in plain)
         # 不敢说治病，但是我妈吃了血压真下来了: denied in words, claimed in the next breath
-        hedged = strict and self._contrast.search(h.line_after) is not None
+        hedged = self._implied.search(h.line_after) is not None or (
+            strict and self._contrast.search(h.line_after) is not None
+        )
         before = not self._keeps.match(h.matched) and self._neg_before.match(plain[::-1])
         unrelated = prefix.endswith(("跟", "和", "与")) and _UNRELATED.match(suffix) is not None
         if (
@@ -251,7 +256,9 @@ class Cues:
                 return False  # 全网最低对不对: the streamer asks for agreement, not a question
             asked = h.question_mark or self._q_final.search(clause) is not None
         # answered yes: 能补血吗？当然能 — or in one breath, 能不能补血当然能
-        return asked and not self._answer_yes.match(h.next_clause) and not self._answered.match(h.suffix)
+        # 是不是高仿的？有专柜小票吗: a clause that is itself a question does not answer yes
+        answered = self._answer_yes.match(h.next_clause) and not self._asks.search(h.next_clause)
+        return asked and not answered and not self._answered.match(h.suffix)
 
 
 @dataclass
