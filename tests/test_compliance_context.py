@@ -200,6 +200,10 @@ def test_release_7_traps_and_claims() -> None:
         ("弹幕：首充送百分百 提现秒到", "absolute_claim"),
         ("想要出厂价的 加我威信", "price_fraud"),
         ("要好评返现的私信我", "off_platform"),
+        ("弹幕：这直播间全是托吧", "vulgar"),  # a viewer's suspicion, not an insult
+        ("差评我们从来不删 有问题售后处理", "false_data"),
+        ("这款卷发棒有三档 头发细的用第一档", "absolute_claim"),
+        ("弹幕：周末要预约吗", "vulgar"),
     ]:
         assert cat not in scan([text])[0].flagged, text
     for text, cat in [
@@ -211,6 +215,8 @@ def test_release_7_traps_and_claims() -> None:
         ("偷偷用爸妈手机给主播刷礼物没关系", "prohibited"),
         ("这个价就是批发价 别处找不到", "price_fraud"),
         ("顶级面料 摸着就不一样", "absolute_claim"),
+        ("这款扫地机 它说第二 没人敢说第一", "absolute_claim"),
+        ("有差评的找我 我帮你们删掉", "false_data"),
     ]:
         assert cat in scan([text])[0].flagged, text
 

@@ -53,6 +53,8 @@ TRAINING_SETS = (
     "train_x.tsv",
     "train_y.tsv",
     "train_z.tsv",
+    "train_aa.tsv",
+    "train_ab.tsv",
 )
 THRESHOLD = 0.7  # chance a category applies above which the model flags a line for review
 # A viewer's comment is read as the training lines mark one (弹幕：…), and flagged only when the model is
