@@ -5,9 +5,8 @@ lexicon + model is scored on the fifth; counts are pooled over folds (micro prec
 As in production, the model adds a category only where the lexicon did not consider it in that line
 (``ScanResult.considered``: no hit of any severity, no match cleared by the allow-list or context).
 ``veto`` (tried, not adopted) is the chance below which the model would turn a lexicon hit of an
-exemptable category into a ``warn``; 0 turns it off. Then the threshold for another category on a line
-the lexicon has flagged already; last, the labelled danmaku are scored as ingest reads a comment, to choose
-the model's threshold for viewers' lines.
+exemptable category into a ``warn``; 0 turns it off. Last, the labelled danmaku are scored as ingest reads
+a comment, to choose the model's threshold for viewers' lines.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from importlib import resources
 import numpy as np
 
 from liveops.compliance import default_scanner, read_labelled
-from liveops.compliance_model import THRESHOLD, TRAINING_SETS, VIEWER_PREFIX, TextModel, as_viewer
+from liveops.compliance_model import TRAINING_SETS, VIEWER_PREFIX, TextModel, as_viewer
 
 
 def main() -> None:
@@ -47,21 +46,7 @@ def main() -> None:
             if veto:
                 got &= ~(got_lex & (probs < veto) & exemptable[None, :])
             print(f"ngram={ngram} C={c_reg:g} threshold={thr} veto={veto}: {score(got, want)}")
-    flagged_lines(items, cats, folds, got_lex, considered, want)
     viewer_lines(items, cats, folds)
-
-
-def flagged_lines(items, cats, folds, got_lex, considered, want) -> None:
-    """The production model, with a higher threshold for another category on lines the lexicon flagged."""
-    probs = np.zeros(want.shape)
-    for k in range(5):
-        m = TextModel.train([items[i] for i in np.flatnonzero(folds != k)], cats)
-        probs[folds == k] = m.probabilities([items[i][0] for i in np.flatnonzero(folds == k)])
-    flagged = got_lex.any(axis=1)
-    print(f"\nlines the lexicon flagged: {flagged.sum()}")
-    for thr in (THRESHOLD, 0.8, 0.9, 0.95):
-        th = np.where(flagged, thr, THRESHOLD)[:, None]
-        print(f"  another category there at {thr}: {score(got_lex | ((probs >= th) & ~considered), want)}")
 
 
 def viewer_lines(items, cats, folds) -> None:

@@ -56,20 +56,6 @@ def test_a_comment_is_read_as_a_viewers_and_needs_more_certainty():
     assert m.review_hits([line], [set()], lex)[0]
 
 
-def test_another_category_on_a_flagged_line_needs_more_certainty():
-    """A line the lexicon flagged is seen by a person anyway: the model adds another category there only at
-    the flagged threshold."""
-    lex = Lexicon.packaged()
-    m = TextModel.train(TRAIN, list(lex.categories))
-    line = "让运营自己下单撑成交额"
-    m.threshold, m.flagged_threshold = 0.01, 1.01
-    assert m.review_hits([line, line], [set(), set()], lex, flagged=[True, False]) == [
-        [],
-        m.review_hits([line], [set()], lex)[0],
-    ]
-    assert m.review_hits([line], [set()], lex)[0]
-
-
 def test_model_scanner_keeps_lexicon_hits_and_never_blocks():
     sc = ModelScanner(default_scanner())
     texts = ["这是全网最低价", "今天的直播就到这里，晚安", "运营再自己拍五十单把成交额撑起来"]

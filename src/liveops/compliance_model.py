@@ -7,8 +7,7 @@ and are added only where the lexicon has no word of that category in that text: 
 cleared by context or the allow-list (the lexicon knows 不敢说全网最低 denies the claim; n-grams do not). It
 costs about ten times as much per line as the lexicon (≈ 45 k lines/s), which a room's transcript and
 comments afford: it reads scripts, ``liveops check`` and, at ingest, both the streamer's lines and the
-viewers' comments (comments with the viewer tag and a higher threshold; so does a line the lexicon
-flagged already, for another category).
+viewers' comments (comments with the viewer tag and a higher threshold).
 """
 
 from __future__ import annotations
@@ -63,10 +62,6 @@ THRESHOLD = 0.7  # chance a category applies above which the model flags a line 
 VIEWER_TAG = "弹幕："
 VIEWER_PREFIX = re.compile(r"^弹幕[：:]\s*")
 VIEWER_THRESHOLD = 0.9
-# On a line the lexicon has already flagged a person looks anyway; another category from the model there is
-# right only 60 % of the time at 0.7 (cross-validated, 18,678 lines), so it needs more certainty: at 0.9 the
-# line-level verdict is unchanged and category precision goes 0.886 → 0.892 for recall 0.924 → 0.919.
-FLAGGED_THRESHOLD = 0.9
 NGRAM = (1, 3)
 C = 100.0
 
@@ -78,7 +73,6 @@ class TextModel:
     models: list[object]  # one classifier per category, None when the training data has one class only
     threshold: float = THRESHOLD
     viewer_threshold: float = VIEWER_THRESHOLD
-    flagged_threshold: float = FLAGGED_THRESHOLD
 
     @classmethod
     def train(
@@ -120,25 +114,16 @@ class TextModel:
         considered: Sequence[set[str]],
         lexicon: Lexicon,
         viewer: Sequence[bool] | None = None,
-        flagged: Sequence[bool] | None = None,
     ) -> list[list[Hit]]:
         """Per text, a ``review`` hit (the whole text) for each category the model sees above the threshold
         and the lexicon did not consider (``considered``: categories it hit, advised on or cleared).
-        ``viewer[i]``: text i is a viewer's comment (read with the viewer tag, at the viewer threshold);
-        ``flagged[i]``: the lexicon flagged text i already (another category needs the flagged threshold)."""
+        ``viewer[i]``: text i is a viewer's comment (read with the viewer tag, at the viewer threshold)."""
         viewer = [False] * len(texts) if viewer is None else viewer
-        flagged = [False] * len(texts) if flagged is None else flagged
         read = [as_viewer(t) if v else t for t, v in zip(texts, viewer, strict=True)]
         out: list[list[Hit]] = []
-        for text, seen, row, v, f in zip(
-            texts, considered, self.probabilities(read), viewer, flagged, strict=True
-        ):
+        for text, seen, row, v in zip(texts, considered, self.probabilities(read), viewer, strict=True):
             hits = []
-            th = max(
-                self.viewer_threshold if v else self.threshold,
-                self.flagged_threshold if f else self.threshold,
-            )
-            for j in np.flatnonzero(row >= th):
+            for j in np.flatnonzero(row >= (self.viewer_threshold if v else self.threshold)):
                 cat = self.categories[j]
                 if cat in seen or not text:
                     continue
@@ -163,11 +148,8 @@ class TextModel:
 
     def add_hits(self, results: list[ScanResult], lexicon: Lexicon) -> list[ScanResult]:
         considered = [r.considered for r in results]
-        flagged = [bool(r.flagged) for r in results]
         for r, extra in zip(
-            results,
-            self.review_hits([r.text for r in results], considered, lexicon, flagged=flagged),
-            strict=True,
+            results, self.review_hits([r.text for r in results], considered, lexicon), strict=True
         ):
             r.hits.extend(extra)
         return results

@@ -132,14 +132,8 @@ def hits_of(scanner: Scanner, rows: pa.Table, model: bool = True) -> pa.Table:
 
         considered = scanner.considered(cols, norm, cleared)
         viewer = np.asarray(pc.equal(rows.column("type"), "comment").to_numpy(zero_copy_only=False))
-        flagged = np.zeros(len(texts), dtype=bool)
-        flagged[cols.line[cols.severity < SEVERITIES.index("warn")]] = True
         extra = default_model(tuple(scanner.lexicon.categories)).review_hits(
-            texts,
-            [considered.get(k, set()) for k in range(len(texts))],
-            scanner.lexicon,
-            viewer.tolist(),
-            flagged.tolist(),
+            texts, [considered.get(k, set()) for k in range(len(texts))], scanner.lexicon, viewer.tolist()
         )
         for k, hs in enumerate(extra):
             for h in hs:
