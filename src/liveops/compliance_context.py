@@ -99,9 +99,8 @@ WARNING_REACH = 12  # characters between a warning (千万别) and the hit it co
 WH_REACH = 6  # characters between a question word (哪个) and the hit it asks about
 SELF_REPORT_REACH = 6  # characters between the person (我妈) and the illness (有糖尿病, 得过乳腺结节)
 _A_NOT_A = re.compile(r"(.)[不没]\1")  # 能不能, 有没有: a question, not a negation
-_UNRELATED = re.compile(
-    r"(?:没|没有|没什么|毫无)关系|无关"
-)  # 跟近视没关系 (but 用妈妈手机没关系 is "never mind")
+# 跟近视没关系 denies a link; 用妈妈手机没关系 ("never mind") does not, so 跟/和/与 must come before the hit
+_UNRELATED = re.compile(r"(?:没|没有|没什么|毫无)关系|无关")
 
 
 def _alternation(words: Sequence[str], reverse: bool = False) -> str:
