@@ -19,6 +19,14 @@ def verdict(text: str) -> tuple[set[str], set[str], set[str]]:
     return r.flagged, warned, {c.allowed_by for c in r.cleared if c.allowed_by.startswith("context.")}
 
 
+def assert_judged(clean: list[tuple[str, str]], claims: list[tuple[str, str]]) -> None:
+    """Each (text, category): not flagged for it when clean, flagged when a claim — one batch, every miss named."""
+    cases = [*((t, c, False) for t, c in clean), *((t, c, True) for t, c in claims)]
+    results = scan([t for t, _, _ in cases])
+    wrong = [(t, c, want) for (t, c, want), r in zip(cases, results, strict=True) if (c in r.flagged) != want]
+    assert not wrong, wrong
+
+
 @pytest.mark.parametrize(
     ("text", "kind"),
     [
@@ -106,58 +114,64 @@ def test_medical_and_finance_are_lowered_to_warn_never_cleared() -> None:
 def test_packaged_lexicon_traps() -> None:
     """Words that only look like a claim: a style, a wood, a diet meal, and two words joined across a pause
     once the space is gone (十包 夜用 is not 包夜)."""
-    for text, cat in [
-        ("治愈系的暖黄小夜灯", "medical_claim"),
-        ("北美白橡实木餐桌 一米六", "medical_claim"),
-        ("鸡胸肉一袋一百克 做减脂餐可以用", "medical_claim"),
-        ("卫生巾一箱十包 夜用四十二厘米", "vulgar"),
-        ("山茶油炒菜不怎么冒烟 油温也不用烧太高", "prohibited"),
-        ("冰糯种翡翠手镯是缅甸A货 送证书", "prohibited"),  # A货 grades jade as untreated
-        ("评论区让你私下转账的千万别转 骗子很多", "vulgar"),  # a scam warning, not an insult
-        ("做了支架一定问主治医生", "medical_claim"),
-        ("这个炸锅做鸡翅最好吃", "absolute_claim"),  # the best use of the goods, a usage tip
-        ("公考课第一阶段是行测 第二阶段申论", "absolute_claim"),
-        ("钙片最好晚饭后吃", "absolute_claim"),
-        ("运营备注：好评不返现，差评不删，有问题让客服处理", "false_data"),
-        ("奶粉环节必须说“母乳是婴儿最好的食物”", "absolute_claim"),  # the statement formula ads must carry
-    ]:
-        assert cat not in scan([text])[0].flagged, text
-    assert "medical_claim" in scan(["用了一个月鼻炎就治愈了"])[0].flagged
-    assert "medical_claim" in scan(["这个茶减脂效果特别好"])[0].flagged
-    assert "prohibited" in scan(["大牌包包A货 跟专柜一样"])[0].flagged
-    assert "vulgar" in scan(["你就是个骗子"])[0].flagged
-    assert "false_data" in scan(["好评返现五块 截图发客服"])[0].flagged
-    assert "absolute_claim" in scan(["这是全网最好吃的牛肉干"])[0].flagged
+    assert_judged(
+        [
+            ("治愈系的暖黄小夜灯", "medical_claim"),
+            ("北美白橡实木餐桌 一米六", "medical_claim"),
+            ("鸡胸肉一袋一百克 做减脂餐可以用", "medical_claim"),
+            ("卫生巾一箱十包 夜用四十二厘米", "vulgar"),
+            ("山茶油炒菜不怎么冒烟 油温也不用烧太高", "prohibited"),
+            ("冰糯种翡翠手镯是缅甸A货 送证书", "prohibited"),  # A货 grades jade as untreated
+            ("评论区让你私下转账的千万别转 骗子很多", "vulgar"),  # a scam warning, not an insult
+            ("做了支架一定问主治医生", "medical_claim"),
+            ("这个炸锅做鸡翅最好吃", "absolute_claim"),  # the best use of the goods, a usage tip
+            ("公考课第一阶段是行测 第二阶段申论", "absolute_claim"),
+            ("钙片最好晚饭后吃", "absolute_claim"),
+            ("运营备注：好评不返现，差评不删，有问题让客服处理", "false_data"),
+            (
+                "奶粉环节必须说“母乳是婴儿最好的食物”",
+                "absolute_claim",
+            ),  # the statement formula ads must carry
+        ],
+        [
+            ("用了一个月鼻炎就治愈了", "medical_claim"),
+            ("这个茶减脂效果特别好", "medical_claim"),
+            ("大牌包包A货 跟专柜一样", "prohibited"),
+            ("你就是个骗子", "vulgar"),
+            ("好评返现五块 截图发客服", "false_data"),
+            ("这是全网最好吃的牛肉干", "absolute_claim"),
+        ],
+    )
 
 
 def test_release_6_traps_and_claims() -> None:
     """Composition spelled out, pairing and water-temperature tips, a viewer's suspicion of bots, and a
     scam warning are clean; an insult that happens to contain 是骗子, regional slurs, gambling and phone
     refurbishing are not."""
-    for text, cat in [
-        ("这条床单百分之百新西兰羊毛 不是混纺", "absolute_claim"),
-        ("这款乌龙泡的时候水温九十度以上最好", "absolute_claim"),
-        ("这个干白配海鲜最好", "absolute_claim"),
-        ("弹幕：水军又来了 别理", "false_data"),
-        ("有人自称客服让你加微信的都是骗子", "vulgar"),
-        ("弹幕：主播 那个说加v便宜的是骗子吧", "vulgar"),
-        ("白色只剩最后五件 其他颜色还有", "false_urgency"),
-        ("冻干就一种原料 牛肉百分之百", "absolute_claim"),
-        ("哺乳期妈妈记住 母乳喂养对宝宝最好", "absolute_claim"),
-        ("主播说的第一是我们店铺内的排名 别误会", "absolute_claim"),
-    ]:
-        assert cat not in scan([text])[0].flagged, text
-    for text, cat in [
-        ("弹幕：你全家都是骗子", "vulgar"),
-        ("弹幕：东北人就是骗子多", "vulgar"),
-        ("弹幕：棋牌 充五十送一百 提现秒到", "prohibited"),
-        ("这台是海外版 我们帮你刷成国行 跟行货一样", "prohibited"),
-        ("这个配方最好 别家都比不了", "absolute_claim"),
-        ("直播间显示的销量数字是我们自己改的", "false_data"),
-        ("弹幕：四川人都是骗子", "vulgar"),
-        ("这个貔貅摆在店里 偏财运挡都挡不住", "prohibited"),
-    ]:
-        assert cat in scan([text])[0].flagged, text
+    assert_judged(
+        [
+            ("这条床单百分之百新西兰羊毛 不是混纺", "absolute_claim"),
+            ("这款乌龙泡的时候水温九十度以上最好", "absolute_claim"),
+            ("这个干白配海鲜最好", "absolute_claim"),
+            ("弹幕：水军又来了 别理", "false_data"),
+            ("有人自称客服让你加微信的都是骗子", "vulgar"),
+            ("弹幕：主播 那个说加v便宜的是骗子吧", "vulgar"),
+            ("白色只剩最后五件 其他颜色还有", "false_urgency"),
+            ("冻干就一种原料 牛肉百分之百", "absolute_claim"),
+            ("哺乳期妈妈记住 母乳喂养对宝宝最好", "absolute_claim"),
+            ("主播说的第一是我们店铺内的排名 别误会", "absolute_claim"),
+        ],
+        [
+            ("弹幕：你全家都是骗子", "vulgar"),
+            ("弹幕：东北人就是骗子多", "vulgar"),
+            ("弹幕：棋牌 充五十送一百 提现秒到", "prohibited"),
+            ("这台是海外版 我们帮你刷成国行 跟行货一样", "prohibited"),
+            ("这个配方最好 别家都比不了", "absolute_claim"),
+            ("直播间显示的销量数字是我们自己改的", "false_data"),
+            ("弹幕：四川人都是骗子", "vulgar"),
+            ("这个貔貅摆在店里 偏财运挡都挡不住", "prohibited"),
+        ],
+    )
     # a health food's filed function, given with the statutory notice, is advice to check, not a flag
     r = scan(["这款益生菌是保健食品 备案功能是有助于调节肠道菌群 本品不能代替药物"])[0]
     assert "medical_claim" not in r.flagged
@@ -191,34 +205,34 @@ def test_release_7_traps_and_claims() -> None:
     counterfeit grade (顶级复刻) and a gambling bonus (送百分百) make no claim of their own category; the
     lure and the review bribe flag off-platform and false data, not price and DM. 没关系 alone (never mind)
     denies nothing."""
-    for text, cat in [
-        ("这款足贴就是发热 跟失眠没关系", "medical_claim"),
-        ("楼下新开的养生馆做足疗 环境不错", "medical_claim"),
-        ("减肥的朋友看看热量表 这款一块八十千卡", "medical_claim"),
-        ("别拿它当降压的 它就是个茶", "medical_claim"),
-        ("弹幕：高仿 顶级复刻 要的私", "absolute_claim"),
-        ("弹幕：首充送百分百 提现秒到", "absolute_claim"),
-        ("想要出厂价的 加我威信", "price_fraud"),
-        ("要好评返现的私信我", "off_platform"),
-        ("弹幕：这直播间全是托吧", "vulgar"),  # a viewer's suspicion, not an insult
-        ("差评我们从来不删 有问题售后处理", "false_data"),
-        ("这款卷发棒有三档 头发细的用第一档", "absolute_claim"),
-        ("弹幕：周末要预约吗", "vulgar"),
-    ]:
-        assert cat not in scan([text])[0].flagged, text
-    for text, cat in [
-        ("弹幕：高仿 顶级复刻 要的私", "prohibited"),
-        ("弹幕：首充送百分百 提现秒到", "prohibited"),
-        ("想要出厂价的 加我威信", "off_platform"),
-        ("要好评返现的私信我", "false_data"),
-        ("减肥不用节食 喝这个一个月瘦十斤", "medical_claim"),
-        ("偷偷用爸妈手机给主播刷礼物没关系", "prohibited"),
-        ("这个价就是批发价 别处找不到", "price_fraud"),
-        ("顶级面料 摸着就不一样", "absolute_claim"),
-        ("这款扫地机 它说第二 没人敢说第一", "absolute_claim"),
-        ("有差评的找我 我帮你们删掉", "false_data"),
-    ]:
-        assert cat in scan([text])[0].flagged, text
+    assert_judged(
+        [
+            ("这款足贴就是发热 跟失眠没关系", "medical_claim"),
+            ("楼下新开的养生馆做足疗 环境不错", "medical_claim"),
+            ("减肥的朋友看看热量表 这款一块八十千卡", "medical_claim"),
+            ("别拿它当降压的 它就是个茶", "medical_claim"),
+            ("弹幕：高仿 顶级复刻 要的私", "absolute_claim"),
+            ("弹幕：首充送百分百 提现秒到", "absolute_claim"),
+            ("想要出厂价的 加我威信", "price_fraud"),
+            ("要好评返现的私信我", "off_platform"),
+            ("弹幕：这直播间全是托吧", "vulgar"),  # a viewer's suspicion, not an insult
+            ("差评我们从来不删 有问题售后处理", "false_data"),
+            ("这款卷发棒有三档 头发细的用第一档", "absolute_claim"),
+            ("弹幕：周末要预约吗", "vulgar"),
+        ],
+        [
+            ("弹幕：高仿 顶级复刻 要的私", "prohibited"),
+            ("弹幕：首充送百分百 提现秒到", "prohibited"),
+            ("想要出厂价的 加我威信", "off_platform"),
+            ("要好评返现的私信我", "false_data"),
+            ("减肥不用节食 喝这个一个月瘦十斤", "medical_claim"),
+            ("偷偷用爸妈手机给主播刷礼物没关系", "prohibited"),
+            ("这个价就是批发价 别处找不到", "price_fraud"),
+            ("顶级面料 摸着就不一样", "absolute_claim"),
+            ("这款扫地机 它说第二 没人敢说第一", "absolute_claim"),
+            ("有差评的找我 我帮你们删掉", "false_data"),
+        ],
+    )
 
 
 def test_a_denial_then_the_claim_made_another_way_and_questions_that_follow_questions() -> None:
@@ -226,20 +240,20 @@ def test_a_denial_then_the_claim_made_another_way_and_questions_that_follow_ques
     to claim it anyway (实际没…) too, while 不是最便宜的 但是售后敢保证 stays clean; a clause after a question
     that is itself a question (有鉴定证书吗) does not answer it yes; a viewer asking whether the room pays for
     reviews commits nothing; an honest pass rate is no promise, a high one is."""
-    for text, cat in [
-        ("弹幕：这表是不是A货？有鉴定证书吗", "prohibited"),
-        ("弹幕：你们有晒图返现吗", "false_data"),
-        ("我们不是最便宜的 但是售后我们敢保证", "absolute_claim"),
-        ("这门课去年官方公布的通过率四成左右 量力而行", "finance_claim"),
-    ]:
-        assert cat not in scan([text])[0].flagged, text
-    for text, cat in [
-        ("这个价我不敢说全网最低 反正你别处找不到更低的", "absolute_claim"),
-        ("运营备注：详情页写“权威专家推荐”，实际没请专家", "authority_claim"),
-        ("我们往届通过率百分之九十六 全省最高", "finance_claim"),
-        ("用了这个枕头 我就不用再吃安眠药了", "medical_claim"),
-    ]:
-        assert cat in scan([text])[0].flagged, text
+    assert_judged(
+        [
+            ("弹幕：这表是不是A货？有鉴定证书吗", "prohibited"),
+            ("弹幕：你们有晒图返现吗", "false_data"),
+            ("我们不是最便宜的 但是售后我们敢保证", "absolute_claim"),
+            ("这门课去年官方公布的通过率四成左右 量力而行", "finance_claim"),
+        ],
+        [
+            ("这个价我不敢说全网最低 反正你别处找不到更低的", "absolute_claim"),
+            ("运营备注：详情页写“权威专家推荐”，实际没请专家", "authority_claim"),
+            ("我们往届通过率百分之九十六 全省最高", "finance_claim"),
+            ("用了这个枕头 我就不用再吃安眠药了", "medical_claim"),
+        ],
+    )
 
 
 def test_a_denial_then_an_implied_claim_keeps_medical_flags() -> None:
