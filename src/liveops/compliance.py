@@ -665,8 +665,8 @@ class Scanner:
         self._sev = np.array([SEVERITIES.index(r.severity) for r in self.rules], dtype=np.int8)
         self._qualifiable = np.array([r.qualifiable for r in self.rules], dtype=bool)
         self._exempt = np.array([lex.categories[r.category].exemptable for r in self.rules], dtype=bool)
-        self._cat = np.array([list(lex.categories).index(r.category) for r in self.rules], dtype=np.int16)
         cat_keys = list(lex.categories)
+        self._cat = np.array([cat_keys.index(r.category) for r in self.rules], dtype=np.int16)
         self._yields = np.array(
             [[c in r.yields_to for c in cat_keys] for r in self.rules], dtype=bool
         ).reshape(len(self.rules), len(cat_keys))
@@ -829,8 +829,7 @@ class Scanner:
         keep = ~gone
         sev = np.where(ctx[keep] > 0, np.int8(SEVERITIES.index("warn")), cols.severity[keep])
         cols = self._yield(
-            HitColumns(cols.line[keep], cols.start[keep], cols.end[keep], cols.rule[keep], sev, ctx[keep]),
-            len(texts),
+            HitColumns(cols.line[keep], cols.start[keep], cols.end[keep], cols.rule[keep], sev, ctx[keep])
         )
         order = np.lexsort((cols.rule, cols.start, cols.line))
         return (
@@ -841,7 +840,7 @@ class Scanner:
             (*cleared, context_cleared),
         )
 
-    def _yield(self, cols: HitColumns, n: int) -> HitColumns:
+    def _yield(self, cols: HitColumns) -> HitColumns:
         """Lower to warn a flagged hit whose rule ``yields_to`` a category the line is flagged for by a rule
         that yields to nothing: the line is still flagged, under the category that names the violation."""
         warn = SEVERITIES.index("warn")
@@ -851,9 +850,10 @@ class Scanner:
         if not yielding.any():
             return cols
         firm = flag & ~yielding
-        flagged = np.zeros((n, self._yields.shape[1]), dtype=bool)
-        flagged[cols.line[firm], self._cat[cols.rule[firm]]] = True
-        low = yielding & (flagged[cols.line] & y).any(axis=1)
+        lines, at = np.unique(cols.line, return_inverse=True)  # only the lines with hits
+        flagged = np.zeros((lines.size, self._yields.shape[1]), dtype=bool)
+        flagged[at[firm], self._cat[cols.rule[firm]]] = True
+        low = yielding & (flagged[at] & y).any(axis=1)
         return HitColumns(
             cols.line,
             cols.start,
