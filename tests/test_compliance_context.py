@@ -256,6 +256,35 @@ def test_a_denial_then_the_claim_made_another_way_and_questions_that_follow_ques
     )
 
 
+def test_release_8_questions_answers_referrals_and_sign_offs() -> None:
+    """A viewer asking for a WeChat or whether a bracelet is 开光 asks, unless the line says they mean to do it
+    (想私下拿几件, 要跟专柜一样的); a question answered no (有没有开光 没有) denies it; a disease named to send
+    people to a doctor is advice, but not when the doctor endorses the goods or is out-done by them (比去医院还
+    管用); an offer signed off with 私 / 私聊 / 主页见 leads off the platform; 最好 as 'had better' is advice;
+    a doctor's endorsement alone is an authority claim (the medical hit yields to it)."""
+    assert_judged(
+        [
+            ("弹幕：主播有没有微信 想问一下尺码", "off_platform"),
+            ("弹幕：有开光的那种吗，送我妈", "prohibited"),
+            ("问这个手串有没有开光 没有 就是普通的檀木", "prohibited"),
+            ("有人问能不能代购香烟，不能，烟草我们一律不卖", "prohibited"),
+            ("这个泡脚桶就是泡脚 泡着舒服 治病的事儿去找大夫", "medical_claim"),
+            ("弹幕：刷到这个直播间就停不下来", "false_data"),
+            ("羽绒服不能机洗 最好送干洗", "absolute_claim"),
+            ("快递单上的电话是虚拟号 保护大家隐私", "off_platform"),
+            ("三甲医院的医生都在用这个牌子的牙刷", "medical_claim"),
+        ],
+        [
+            ("弹幕：主播能加个微信吗 想私下拿几件", "off_platform"),
+            ("弹幕：有A货吗，要跟专柜一样的", "prohibited"),
+            ("这面膜敷完 痘印闭口三天给你清干净 比皮肤科开的药还管用", "medical_claim"),
+            ("弹幕：LV原单包 和专柜一模一样 私聊", "off_platform"),
+            ("弹幕：兼职刷单 日结300 有意私", "off_platform"),
+            ("三甲医院的医生都在用这个牌子的牙刷", "authority_claim"),
+        ],
+    )
+
+
 def test_a_denial_then_an_implied_claim_keeps_medical_flags() -> None:
     """明否暗示: 不敢说治病，但是… — for categories that never pass by context, a contrast after the
     denial keeps the flag."""

@@ -64,8 +64,10 @@ CUE_LISTS = (
     "question_wh",
     "question_doubt",
     "question_tag",
+    "question_off",
     "rhetorical",
     "answer_yes",
+    "answer_no",
     "contrast",
     "implied",
     "definition",
@@ -79,6 +81,7 @@ CUE_LISTS = (
     "filed",
     "referral",
     "referral_off",
+    "referral_after_off",
     "self_report",
     "self_report_off",
     "reporter",
@@ -130,10 +133,15 @@ class Cues:
         self._q_tag = c(rf"(?:{alt('question_tag')})(?:啊|呀|哈|嘛)?$")
         self._q_final = c(rf"(?:{alt('question_final')})(?:啊|呀|哈)?$")
         self._rhetorical = c(alt("rhetorical"))
+        self._question_off = c(alt("question_off"))
         # 绝对不能 answers no: a yes-word followed by a negation is not a yes
         self._answer_yes = c(rf"(?:{alt('answer_yes')})(?![不没别])")
         self._answered = c(
             rf"(?:{_alternation([w for w in words.get('answer_yes', ()) if len(w) > 1])})(?![不没别])"
+        )
+        # 有人问电子烟能不能卖给学生 不能: a question answered no denies the claim (also where asking does not clear)
+        self._answer_no = c(
+            rf"(?:我跟你们?说|说实话|实话说|老实说)?(?:{alt('answer_no')})(?:啊|哦|呀|哈|的)?$"
         )
         self._contrast = c(alt("contrast"))
         self._implied = c(alt("implied"))
@@ -148,6 +156,8 @@ class Cues:
         self._filed = c(alt("filed"))
         self._referral = c(alt("referral"))
         self._referral_off = c(rf"(?:{alt('referral_off')})\S{{0,2}}$")
+        # 皮肤科专家推荐的: the doctor endorses the goods, nobody is sent to one
+        self._referral_after_off = c(rf"\S{{0,4}}?(?:{alt('referral_after_off')})")
         self._self_report = c(rf"(?:{alt('self_report')}).{{0,{SELF_REPORT_REACH}}}$")
         self._self_report_off = c(alt("self_report_off"))
         self._asks = c(rf"{alt('question_inner')}|{alt('question_wh')}|吗|嘛")
@@ -179,6 +189,7 @@ class Cues:
         # 能不能, 是不是 (also 防不 + 防脱) read as question marks, not negations
         plain = _A_NOT_A.sub("?", prefix + h.matched[:1])[:-1]
         question = self._is_question(h)
+        answered_no = question and self._answer_no.match(h.next_clause) is not None
         rhetorical_neg = question and ("不是" in plain or "不就" in plain)
         # 不敢说治病，但是我妈吃了血压真下来了: denied in words, claimed in the next breath
         hedged = self._implied.search(h.line_after) is not None or (
@@ -189,10 +200,11 @@ class Cues:
         if (
             not rhetorical_neg
             and not hedged
-            and (earlier_negated or before or unrelated or self._neg_after.match(suffix))
+            and (earlier_negated or before or unrelated or answered_no or self._neg_after.match(suffix))
         ):
             yield "negation"
-        if question and not rhetorical_neg:
+        # 能加个微信吗 想私下拿几件: asked, but with the intent to do it said in the same line
+        if question and not rhetorical_neg and not self._question_off.search(h.line_without_hit):
             if self._q_doubt.search(prefix):
                 yield "doubt"
             yield "question"
@@ -227,7 +239,11 @@ class Cues:
                     yield "own_scope"  # 我们店今年卖得最好的一款: compared within one's own shop
             if self._opinion.search(prefix) and not self._external.search(prefix):
                 yield "opinion"  # 我个人觉得雾霾蓝最好看
-        if any(not self._referral_off.search(line, 0, r.start()) for r in self._referral.finditer(line)):
+        if any(
+            not self._referral_off.search(line, 0, r.start())
+            and not self._referral_after_off.match(line, r.end())
+            for r in self._referral.finditer(line)
+        ):
             yield "referral"  # 糖尿病的朋友一切听医生的: a disease named to send people to a doctor
         if (
             not h.suffix
