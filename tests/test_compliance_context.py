@@ -261,7 +261,8 @@ def test_release_8_questions_answers_referrals_and_sign_offs() -> None:
     (想私下拿几件, 要跟专柜一样的); a question answered no (有没有开光 没有) denies it; a disease named to send
     people to a doctor is advice, but not when the doctor endorses the goods or is out-done by them (比去医院还
     管用); an offer signed off with 私 / 私聊 / 主页见 leads off the platform; 最好 as 'had better' is advice;
-    a doctor's endorsement alone is an authority claim (the medical hit yields to it)."""
+    a doctor's endorsement alone is an authority claim (the medical hit yields to it); a sales figure said
+    out loud is false data (the guide), checkable on the platform's own page it is advice."""
     assert_judged(
         [
             ("弹幕：主播有没有微信 想问一下尺码", "off_platform"),
@@ -273,6 +274,8 @@ def test_release_8_questions_answers_referrals_and_sign_offs() -> None:
             ("羽绒服不能机洗 最好送干洗", "absolute_claim"),
             ("快递单上的电话是虚拟号 保护大家隐私", "off_platform"),
             ("三甲医院的医生都在用这个牌子的牙刷", "medical_claim"),
+            ("这款我们已经卖出去五十万件了", "false_urgency"),
+            ("已售两万多那个数是平台自己统计的 我们后台改不了", "false_data"),
         ],
         [
             ("弹幕：主播能加个微信吗 想私下拿几件", "off_platform"),
@@ -281,6 +284,7 @@ def test_release_8_questions_answers_referrals_and_sign_offs() -> None:
             ("弹幕：LV原单包 和专柜一模一样 私聊", "off_platform"),
             ("弹幕：兼职刷单 日结300 有意私", "off_platform"),
             ("三甲医院的医生都在用这个牌子的牙刷", "authority_claim"),
+            ("这款我们已经卖出去五十万件了", "false_data"),
         ],
     )
 
