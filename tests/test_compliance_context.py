@@ -262,7 +262,8 @@ def test_release_8_questions_answers_referrals_and_sign_offs() -> None:
     people to a doctor is advice, but not when the doctor endorses the goods or is out-done by them (比去医院还
     管用); an offer signed off with 私 / 私聊 / 主页见 leads off the platform; 最好 as 'had better' is advice;
     a doctor's endorsement alone is an authority claim (the medical hit yields to it); a sales figure said
-    out loud is false data (the guide), checkable on the platform's own page it is advice."""
+    out loud is false data (the guide), checkable on the platform's own page it is advice; a viewer comparing
+    prices with another platform, or a code scanned to verify the goods, leads nobody away — 别在这买 does."""
     assert_judged(
         [
             ("弹幕：主播有没有微信 想问一下尺码", "off_platform"),
@@ -275,6 +276,8 @@ def test_release_8_questions_answers_referrals_and_sign_offs() -> None:
             ("快递单上的电话是虚拟号 保护大家隐私", "off_platform"),
             ("三甲医院的医生都在用这个牌子的牙刷", "medical_claim"),
             ("这款我们已经卖出去五十万件了", "false_urgency"),
+            ("弹幕：同款某宝才五十 主播你们是不是加价了", "off_platform"),
+            ("你们可以扫瓶身二维码验证 官方授权的店", "off_platform"),
             ("已售两万多那个数是平台自己统计的 我们后台改不了", "false_data"),
         ],
         [
@@ -285,6 +288,7 @@ def test_release_8_questions_answers_referrals_and_sign_offs() -> None:
             ("弹幕：兼职刷单 日结300 有意私", "off_platform"),
             ("三甲医院的医生都在用这个牌子的牙刷", "authority_claim"),
             ("这款我们已经卖出去五十万件了", "false_data"),
+            ("弹幕：某宝同款才三十 别在这买 去那边搜店名", "off_platform"),
         ],
     )
 

@@ -222,6 +222,7 @@ class Cues:
         )
         if (
             self._refuter_after.match(suffix)
+            or self._refuter_after.match(h.suffix)  # 百家乐那条删了: the refuting words are a hit themselves
             or self._refuted_phrase.search(suffix)
             or (self._reporter.search(prefix) and self._refuter.search(line))
             or warned
