@@ -263,7 +263,8 @@ def test_release_8_questions_answers_referrals_and_sign_offs() -> None:
     管用); an offer signed off with 私 / 私聊 / 主页见 leads off the platform; 最好 as 'had better' is advice;
     a doctor's endorsement alone is an authority claim (the medical hit yields to it); a sales figure said
     out loud is false data (the guide), checkable on the platform's own page it is advice; a viewer comparing
-    prices with another platform, or a code scanned to verify the goods, leads nobody away — 别在这买 does."""
+    prices with another platform, or a code scanned to verify the goods, leads nobody away — 别在这买 does;
+    yyds alone is praise (advice), said of the goods it is a claim; a fee added after the price is hidden."""
     assert_judged(
         [
             ("弹幕：主播有没有微信 想问一下尺码", "off_platform"),
@@ -278,6 +279,11 @@ def test_release_8_questions_answers_referrals_and_sign_offs() -> None:
             ("这款我们已经卖出去五十万件了", "false_urgency"),
             ("弹幕：同款某宝才五十 主播你们是不是加价了", "off_platform"),
             ("你们可以扫瓶身二维码验证 官方授权的店", "off_platform"),
+            ("弹幕：主播yyds，讲得真清楚", "absolute_claim"),
+            ("这款老人机字大声音大 微信语音也能用", "off_platform"),
+            ("弹幕：上次买的纸尿裤第一片就漏了 客服给换了一箱", "absolute_claim"),
+            ("话术：本款空气炸锅为家用电器，不具备任何保健或治疗功能，请按说明书使用。", "medical_claim"),
+            ("我们的快递默认中通 要顺丰的补差价", "price_fraud"),
             ("已售两万多那个数是平台自己统计的 我们后台改不了", "false_data"),
         ],
         [
@@ -289,6 +295,8 @@ def test_release_8_questions_answers_referrals_and_sign_offs() -> None:
             ("三甲医院的医生都在用这个牌子的牙刷", "authority_claim"),
             ("这款我们已经卖出去五十万件了", "false_data"),
             ("弹幕：某宝同款才三十 别在这买 去那边搜店名", "off_platform"),
+            ("咱们这个 yyds 同类里面 就没有能打的", "absolute_claim"),
+            ("拍下以后客服会联系你补个包装费 十几块钱 小钱", "price_fraud"),
         ],
     )
 
