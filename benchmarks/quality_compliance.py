@@ -41,6 +41,14 @@ SETS = [
         ROOT / "tests/data/compliance_holdout7.tsv",
         "written blind, never read, tuned or trained on",
     ),
+    (
+        ROOT / "tests/data/compliance_holdout8.tsv",
+        "written blind, never read, tuned or trained on",
+    ),
+    (
+        ROOT / "tests/data/compliance_holdout9.tsv",
+        "written blind, never read, tuned or trained on",
+    ),
 ]
 
 
