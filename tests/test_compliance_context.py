@@ -264,7 +264,9 @@ def test_release_8_questions_answers_referrals_and_sign_offs() -> None:
     a doctor's endorsement alone is an authority claim (the medical hit yields to it); a sales figure said
     out loud is false data (the guide), checkable on the platform's own page it is advice; a viewer comparing
     prices with another platform, or a code scanned to verify the goods, leads nobody away — 别在这买 does;
-    yyds alone is praise (advice), said of the goods it is a claim; a fee added after the price is hidden."""
+    yyds alone is praise (advice), said of the goods it is a claim; a fee added after the price is hidden;
+    a claim followed by 真的假的 is doubted, by 更正…不准确 corrected; 美白 and 防脱 alone are filed functions
+    (advice), their promised results are claims; 坏果百分百包赔 is an after-sales rule."""
     assert_judged(
         [
             ("弹幕：主播有没有微信 想问一下尺码", "off_platform"),
@@ -284,6 +286,11 @@ def test_release_8_questions_answers_referrals_and_sign_offs() -> None:
             ("弹幕：上次买的纸尿裤第一片就漏了 客服给换了一箱", "absolute_claim"),
             ("话术：本款空气炸锅为家用电器，不具备任何保健或治疗功能，请按说明书使用。", "medical_claim"),
             ("我们的快递默认中通 要顺丰的补差价", "price_fraud"),
+            ("弹幕：听说这净水器医院都在用 医生都推荐 真的假的", "authority_claim"),
+            ("场控：更正 刚才说医生推荐不准确 我们没有任何医生背书 以实际为准", "authority_claim"),
+            ("美白需要时间 最少建议用满二十八天一个周期 每个人效果不一样", "medical_claim"),
+            ("这款防脱洗发水是国妆特字号 备案功效就是防脱发 批号我放公屏了", "medical_claim"),
+            ("猕猴桃二号链接 三十六个装 坏果百分百包赔 拍照就行", "absolute_claim"),
             ("已售两万多那个数是平台自己统计的 我们后台改不了", "false_data"),
         ],
         [
@@ -297,6 +304,8 @@ def test_release_8_questions_answers_referrals_and_sign_offs() -> None:
             ("弹幕：某宝同款才三十 别在这买 去那边搜店名", "off_platform"),
             ("咱们这个 yyds 同类里面 就没有能打的", "absolute_claim"),
             ("拍下以后客服会联系你补个包装费 十几块钱 小钱", "price_fraud"),
+            ("弹幕：儿科医生都推荐 我家娃就吃这个", "authority_claim"),
+            ("这款美白精华 用两瓶 黑色素全部清除 一辈子都白", "medical_claim"),
         ],
     )
 

@@ -65,6 +65,7 @@ CUE_LISTS = (
     "question_doubt",
     "question_tag",
     "question_off",
+    "doubt_next",
     "rhetorical",
     "answer_yes",
     "answer_no",
@@ -134,6 +135,8 @@ class Cues:
         self._q_final = c(rf"(?:{alt('question_final')})(?:啊|呀|哈)?$")
         self._rhetorical = c(alt("rhetorical"))
         self._question_off = c(alt("question_off"))
+        # 医生都推荐 真的假的: the next clause doubts the one before
+        self._doubt_next = c(rf"(?:{alt('doubt_next')})(?:啊|呀|哈)?$")
         # 绝对不能 answers no: a yes-word followed by a negation is not a yes
         self._answer_yes = c(rf"(?:{alt('answer_yes')})(?![不没别])")
         self._answered = c(
@@ -207,6 +210,9 @@ class Cues:
         if question and not rhetorical_neg and not self._question_off.search(h.line_without_hit):
             if self._q_doubt.search(prefix):
                 yield "doubt"
+            yield "question"
+        elif self._doubt_next.match(h.next_clause):
+            yield "doubt"
             yield "question"
         if not hedged and (self._mention.match(suffix) or h.quoted) and self._refusal.search(h.line_after):
             yield "mention"

@@ -60,6 +60,8 @@ TRAINING_SETS = (
     "train_af.tsv",
     "train_ag.tsv",
     "train_ah.tsv",
+    "train_ai.tsv",
+    "train_aj.tsv",
     "train_ak.tsv",
 )
 THRESHOLD = 0.7  # chance a category applies above which the model flags a line for review
