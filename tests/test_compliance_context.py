@@ -306,6 +306,8 @@ def test_release_8_questions_answers_referrals_and_sign_offs() -> None:
             ("拍下以后客服会联系你补个包装费 十几块钱 小钱", "price_fraud"),
             ("弹幕：儿科医生都推荐 我家娃就吃这个", "authority_claim"),
             ("这款美白精华 用两瓶 黑色素全部清除 一辈子都白", "medical_claim"),
+            ("弹幕：自从泡了这个 我高压从一百七到一百三了", "medical_claim"),
+            ("以前穿XXL 现在穿S 我就说这么多 懂的上车", "medical_claim"),
         ],
     )
 
