@@ -266,7 +266,9 @@ def test_release_8_questions_answers_referrals_and_sign_offs() -> None:
     prices with another platform, or a code scanned to verify the goods, leads nobody away — 别在这买 does;
     yyds alone is praise (advice), said of the goods it is a claim; a fee added after the price is hidden;
     a claim followed by 真的假的 is doubted, by 更正…不准确 corrected; 美白 and 防脱 alone are filed functions
-    (advice), their promised results are claims; 坏果百分百包赔 is an after-sales rule."""
+    (advice), their promised results are claims; 坏果百分百包赔 is an after-sales rule; a review note that
+    records a violation and its correction (复盘…已严肃处理) or a rule that lists words to forbid them (禁说…)
+    claims nothing, unless the claim is then made anyway (不许说特供了哈 反正…)."""
     assert_judged(
         [
             ("弹幕：主播有没有微信 想问一下尺码", "off_platform"),
@@ -291,6 +293,8 @@ def test_release_8_questions_answers_referrals_and_sign_offs() -> None:
             ("美白需要时间 最少建议用满二十八天一个周期 每个人效果不一样", "medical_claim"),
             ("这款防脱洗发水是国妆特字号 备案功效就是防脱发 批号我放公屏了", "medical_claim"),
             ("猕猴桃二号链接 三十六个装 坏果百分百包赔 拍照就行", "absolute_claim"),
+            ('复盘：场控昨天在公屏刷"已有3000人下单"，实际800单，已严肃处理', "false_data"),
+            ("运营备注：保险直播禁说保本、稳赚、收益保证、等同存款，谁说谁下播", "finance_claim"),
             ("已售两万多那个数是平台自己统计的 我们后台改不了", "false_data"),
         ],
         [
@@ -308,6 +312,8 @@ def test_release_8_questions_answers_referrals_and_sign_offs() -> None:
             ("这款美白精华 用两瓶 黑色素全部清除 一辈子都白", "medical_claim"),
             ("弹幕：自从泡了这个 我高压从一百七到一百三了", "medical_claim"),
             ("以前穿XXL 现在穿S 我就说这么多 懂的上车", "medical_claim"),
+            ("场控：有人刷“假货”就直接拉黑，再让评论组刷“正品放心”", "false_data"),
+            ("不许说特供了哈 反正就是给大院里面供的那批 懂吧", "authority_claim"),
         ],
     )
 

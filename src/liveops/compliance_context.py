@@ -216,7 +216,7 @@ class Cues:
             yield "question"
         if not hedged and (self._mention.match(suffix) or h.quoted) and self._refusal.search(h.line_after):
             yield "mention"
-        if h.listed_from and self._list_header.search(h.line_before[: h.listed_from]):
+        if not hedged and h.listed_from and self._list_header.search(h.line_before[: h.listed_from]):
             yield "mention"
         rest = h.line_without_hit
         line = _A_NOT_A.sub("?", rest)
