@@ -66,6 +66,8 @@ TRAINING_SETS = (
     "train_al.tsv",
     "train_am.tsv",
     "train_an.tsv",
+    "train_ao.tsv",
+    "train_ap.tsv",
 )
 THRESHOLD = 0.7  # chance a category applies above which the model flags a line for review
 # A viewer's comment is read as the training lines mark one (弹幕：…), and flagged only when the model is
