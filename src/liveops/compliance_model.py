@@ -68,6 +68,7 @@ TRAINING_SETS = (
     "train_an.tsv",
     "train_ao.tsv",
     "train_ap.tsv",
+    "train_aq.tsv",
 )
 THRESHOLD = 0.7  # chance a category applies above which the model flags a line for review
 # A viewer's comment is read as the training lines mark one (弹幕：…), and flagged only when the model is
