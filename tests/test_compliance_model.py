@@ -8,6 +8,7 @@ import json
 import numpy as np
 from typer.testing import CliRunner
 
+from liveops import compliance_model
 from liveops.cli import app as cli
 from liveops.compliance import Lexicon, default_scanner
 from liveops.compliance_model import VIEWER_TAG, ModelScanner, TextModel, default_model
@@ -79,3 +80,31 @@ def test_check_cli_model_switch():
     assert default_model(tuple(Lexicon.packaged().categories)) is default_model(
         tuple(Lexicon.packaged().categories)
     )
+
+
+def test_trained_model_is_cached_on_disk(tmp_path, monkeypatch):
+    """A second process loads the model instead of training it (about ten seconds); a stale file for older
+    training lines is dropped and an unreadable one is ignored."""
+    cats = tuple(Lexicon.packaged().categories)
+    trained = default_model(cats)
+    monkeypatch.setenv("LIVEOPS_CACHE_DIR", str(tmp_path))
+    stale = tmp_path / "compliance-model-0123456789abcdef01234567.pkl"
+    stale.write_bytes(b"an older release")
+    path = compliance_model._cache_path(cats)
+    compliance_model._store(path, trained)
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
+
+    def no_training(*a, **k):
+        raise AssertionError("trained again although a cached model was there")
+
+    monkeypatch.setattr(TextModel, "train", no_training)
+    default_model.cache_clear()
+    try:
+        loaded = default_model(cats)
+        texts = ["这是全网最低价", "今天的直播就到这里，晚安", "运营再自己拍五十单把成交额撑起来"]
+        assert np.array_equal(loaded.probabilities(texts), trained.probabilities(texts))
+    finally:
+        default_model.cache_clear()
+    path.write_bytes(b"not a pickle")
+    assert compliance_model._load(path) is None
+    assert compliance_model._load(tmp_path / "missing.pkl") is None

@@ -12,11 +12,16 @@ viewers' comments (comments with the viewer tag and a higher threshold).
 
 from __future__ import annotations
 
+import hashlib
+import os
+import pickle
 import re
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 
@@ -175,15 +180,66 @@ def as_viewer(text: str) -> str:
     return text if VIEWER_PREFIX.match(text) else VIEWER_TAG + text
 
 
+def cache_dir() -> Path:
+    """Where the trained model is kept between processes: $LIVEOPS_CACHE_DIR, else $XDG_CACHE_HOME/liveops,
+    else ~/.cache/liveops."""
+    if d := os.environ.get("LIVEOPS_CACHE_DIR"):
+        return Path(d)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "liveops"
+
+
+def _load(path: Path) -> TextModel | None:
+    """A cached model, or None when there is none or it cannot be read (it is then trained again)."""
+    try:
+        with path.open("rb") as f:
+            model = pickle.load(f)  # our own file in the user's cache directory
+    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, ValueError, TypeError):
+        return None
+    return model if isinstance(model, TextModel) else None
+
+
+def _store(path: Path, model: TextModel) -> None:
+    """Write atomically and drop models cached for older training files; a read-only or full disk only
+    costs the next process the training again."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as f:
+            pickle.dump(model, f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(f.name, path)
+        for old in path.parent.glob("compliance-model-*.pkl"):
+            if old != path:
+                old.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+def _cache_path(categories: tuple[str, ...]) -> Path:
+    """The cache file for the packaged training files, these settings and this scikit-learn."""
+    import sklearn
+
+    base = resources.files("liveops").joinpath("compliance_data")
+    key = hashlib.sha256(repr((categories, NGRAM, C, TRAINING_SETS, sklearn.__version__)).encode())
+    for name in TRAINING_SETS:
+        key.update(hashlib.sha256(base.joinpath(name).read_bytes()).digest())
+    return cache_dir() / f"compliance-model-{key.hexdigest()[:24]}.pkl"
+
+
 @cache
 def default_model(categories: tuple[str, ...]) -> TextModel:
-    """The model trained on the labelled lines shipped with the package (about a second, once)."""
+    """The model trained on the labelled lines shipped with the package. Training takes about ten seconds,
+    so the result is cached on disk (``cache_dir()``), keyed by the training files, the settings and the
+    scikit-learn version: any change to them trains afresh."""
+    path = _cache_path(categories)
+    if (model := _load(path)) is not None:
+        return model
     items = []
     base = resources.files("liveops").joinpath("compliance_data")
     for name in TRAINING_SETS:
-        with resources.as_file(base.joinpath(name)) as path:
-            items += read_labelled(path)
-    return TextModel.train(items, categories)
+        with resources.as_file(base.joinpath(name)) as p:
+            items += read_labelled(p)
+    model = TextModel.train(items, categories)
+    _store(path, model)
+    return model
 
 
 class ModelScanner:
