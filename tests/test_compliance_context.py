@@ -295,6 +295,7 @@ def test_release_8_questions_answers_referrals_and_sign_offs() -> None:
             ("猕猴桃二号链接 三十六个装 坏果百分百包赔 拍照就行", "absolute_claim"),
             ('复盘：场控昨天在公屏刷"已有3000人下单"，实际800单，已严肃处理', "false_data"),
             ("运营备注：保险直播禁说保本、稳赚、收益保证、等同存款，谁说谁下播", "finance_claim"),
+            ("高血压的家人该吃药吃药 别把药停了 这个茶就是喝个味道", "medical_claim"),
             ("已售两万多那个数是平台自己统计的 我们后台改不了", "false_data"),
         ],
         [
@@ -314,6 +315,7 @@ def test_release_8_questions_answers_referrals_and_sign_offs() -> None:
             ("以前穿XXL 现在穿S 我就说这么多 懂的上车", "medical_claim"),
             ("场控：有人刷“假货”就直接拉黑，再让评论组刷“正品放心”", "false_data"),
             ("不许说特供了哈 反正就是给大院里面供的那批 懂吧", "authority_claim"),
+            ("糖尿病的家人不要吃药 喝这个茶就行", "medical_claim"),
         ],
     )
 
