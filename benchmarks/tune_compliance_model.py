@@ -12,20 +12,15 @@ a comment, to choose the model's threshold for viewers' lines.
 from __future__ import annotations
 
 import itertools
-from importlib import resources
 
 import numpy as np
 
-from liveops.compliance import default_scanner, read_labelled
-from liveops.compliance_model import TRAINING_SETS, VIEWER_PREFIX, TextModel, as_viewer
+from liveops.compliance import default_scanner
+from liveops.compliance_model import VIEWER_PREFIX, TextModel, as_viewer, training_items
 
 
 def main() -> None:
-    items = []
-    base = resources.files("liveops").joinpath("compliance_data")
-    for name in TRAINING_SETS:
-        with resources.as_file(base.joinpath(name)) as p:
-            items += read_labelled(p)
+    items = training_items()
     sc = default_scanner()
     cats = list(sc.lexicon.categories)
     exemptable = np.array([sc.lexicon.categories[c].exemptable for c in cats])

@@ -207,12 +207,11 @@ class Cues:
         ):
             yield "negation"
         # 能加个微信吗 想私下拿几件: asked, but with the intent to do it said in the same line
-        if question and not rhetorical_neg and not self._question_off.search(h.line_without_hit):
-            if self._q_doubt.search(prefix):
+        asked = question and not rhetorical_neg and not self._question_off.search(h.line_without_hit)
+        doubted = not asked and self._doubt_next.match(h.next_clause) is not None
+        if asked or doubted:
+            if doubted or self._q_doubt.search(prefix):
                 yield "doubt"
-            yield "question"
-        elif self._doubt_next.match(h.next_clause):
-            yield "doubt"
             yield "question"
         if not hedged and (self._mention.match(suffix) or h.quoted) and self._refusal.search(h.line_after):
             yield "mention"

@@ -27,53 +27,14 @@ import numpy as np
 
 from .compliance import Hit, Lexicon, ScanResult, normalise_many, read_labelled
 
-TRAINING_SETS = (
-    "dev.tsv",
-    "holdout1.tsv",
-    "holdout2.tsv",
-    "train_a.tsv",
-    "train_b.tsv",
-    "train_c.tsv",
-    "train_d.tsv",
-    "train_e.tsv",
-    "train_f.tsv",
-    "train_g.tsv",
-    "train_h.tsv",
-    "train_i.tsv",
-    "train_j.tsv",
-    "train_k.tsv",
-    "train_l.tsv",
-    "train_m.tsv",
-    "train_n.tsv",
-    "train_o.tsv",
-    "train_p.tsv",
-    "train_q.tsv",
-    "train_r.tsv",
-    "train_s.tsv",
-    "train_t.tsv",
-    "train_u.tsv",
-    "train_v.tsv",
-    "train_w.tsv",
-    "train_x.tsv",
-    "train_y.tsv",
-    "train_z.tsv",
-    "train_aa.tsv",
-    "train_ab.tsv",
-    "train_ac.tsv",
-    "train_ad.tsv",
-    "train_ae.tsv",
-    "train_af.tsv",
-    "train_ag.tsv",
-    "train_ah.tsv",
-    "train_ai.tsv",
-    "train_aj.tsv",
-    "train_ak.tsv",
-    "train_al.tsv",
-    "train_am.tsv",
-    "train_an.tsv",
-    "train_ao.tsv",
-    "train_ap.tsv",
-    "train_aq.tsv",
+_DATA = resources.files("liveops").joinpath("compliance_data")
+# Every labelled file shipped in compliance_data/ trains the model, in the order the sets were written
+# (dev, holdout1, holdout2, train_a … train_z, train_aa …): drop a new set there and it is used.
+TRAINING_SETS = tuple(
+    sorted(
+        (p.name for p in _DATA.iterdir() if p.name.endswith(".tsv")),
+        key=lambda n: (n.startswith("train_"), len(n), n),
+    )
 )
 THRESHOLD = 0.7  # chance a category applies above which the model flags a line for review
 # A viewer's comment is read as the training lines mark one (弹幕：…), and flagged only when the model is
@@ -217,11 +178,19 @@ def _cache_path(categories: tuple[str, ...]) -> Path:
     """The cache file for the packaged training files, these settings and this scikit-learn."""
     import sklearn
 
-    base = resources.files("liveops").joinpath("compliance_data")
     key = hashlib.sha256(repr((categories, NGRAM, C, TRAINING_SETS, sklearn.__version__)).encode())
     for name in TRAINING_SETS:
-        key.update(hashlib.sha256(base.joinpath(name).read_bytes()).digest())
+        key.update(hashlib.sha256(_DATA.joinpath(name).read_bytes()).digest())
     return cache_dir() / f"compliance-model-{key.hexdigest()[:24]}.pkl"
+
+
+def training_items() -> list[tuple[str, set[str]]]:
+    """The labelled lines of every training set, in ``TRAINING_SETS`` order."""
+    items = []
+    for name in TRAINING_SETS:
+        with resources.as_file(_DATA.joinpath(name)) as p:
+            items += read_labelled(p)
+    return items
 
 
 @cache
@@ -232,12 +201,7 @@ def default_model(categories: tuple[str, ...]) -> TextModel:
     path = _cache_path(categories)
     if (model := _load(path)) is not None:
         return model
-    items = []
-    base = resources.files("liveops").joinpath("compliance_data")
-    for name in TRAINING_SETS:
-        with resources.as_file(base.joinpath(name)) as p:
-            items += read_labelled(p)
-    model = TextModel.train(items, categories)
+    model = TextModel.train(training_items(), categories)
     _store(path, model)
     return model
 
