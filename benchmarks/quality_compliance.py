@@ -91,18 +91,29 @@ def main() -> None:
             )
 
 
+def _text_rows(res, sessions=None) -> pa.Table:
+    ev = res.events.filter(
+        pc.is_in(res.events["type"], value_set=pc.cast(["comment", "transcript"], "string"))
+    )
+    if sessions is not None:
+        ev = ev.filter(pc.is_in(ev["session_id"], value_set=pa.array(sessions)))
+    ev = ev.set_column(ev.schema.get_field_index("ts"), "ts", pc.cast(ev["ts"], pa.timestamp("ms")))
+    return ev.append_column("streamer_id", pa.nulls(ev.num_rows, pa.string()))
+
+
 def simulated_show(sc) -> None:
     """Flags on six simulated shows as ingest raises them (lexicon, then the model; comments read as a
     viewer's), against the violations the simulator injected: what a room's operator would see."""
     res = simulate(SimConfig(viewers=4000, minutes=120, seed=5, sessions=6))
-    ev = res.events.filter(
-        pc.is_in(res.events["type"], value_set=pc.cast(["comment", "transcript"], "string"))
-    )
-    truth = {v["event_id"]: v["category"] for v in res.truth["violations"]}
+    ev = _text_rows(res)
+    print("#### Six simulated two-hour shows, as ingest flags them (block and review hits)\n")
+    flag_table(ev, hits_of(sc, ev), {v["event_id"]: v["category"] for v in res.truth["violations"]})
+    reviewed_room(sc, res)
+
+
+def flag_table(ev: pa.Table, hits: pa.Table, truth: dict[str, str]) -> None:
     spam = set(pb.SPAM)
-    hits = hits_of(sc, ev.append_column("streamer_id", pa.nulls(ev.num_rows, pa.string()))).filter(
-        pc.not_equal(pc.field("severity"), "warn")
-    )
+    hits = hits.filter(pc.not_equal(pc.field("severity"), "warn"))
     flagged: dict[str, set[str]] = {}
     by_model: set[str] = set()
     for e, c, r in zip(
@@ -111,7 +122,6 @@ def simulated_show(sc) -> None:
         flagged.setdefault(e, set()).add(c)
         if r.startswith("model."):
             by_model.add(e)
-    print("#### Six simulated two-hour shows, as ingest flags them (block and review hits)\n")
     print(
         "| lines | kind | injected violations | found | ordinary lines | ordinary lines flagged | of them by the model |"
     )
@@ -127,6 +137,45 @@ def simulated_show(sc) -> None:
             f"| {len(ids):,} | {kind} | {len(bad)} | {found} | {len(ordinary):,} | {len(false)} ({len(false) / max(len(ordinary), 1):.1%}) | {sum(e in by_model for e in false)} |"
         )
     print()
+
+
+def reviewed_room(sc, res) -> None:
+    """The loop a room runs: a reviewer judges every flag of the first three shows (the simulator's truth
+    stands in for the reviewer), `liveops compliance labels` writes the verdicts, and the project's model
+    trains on them; the last three shows are then flagged by the packaged model and by the room's own."""
+    import tempfile
+
+    import duckdb
+
+    from liveops import audit
+    from liveops import compliance_store as CS
+    from liveops.compliance_model import default_model
+
+    sessions = sorted(set(res.events["session_id"].to_pylist()))
+    first, last = sessions[:3], sessions[3:]
+    truth = {v["event_id"]: v["category"] for v in res.truth["violations"]}
+    con = duckdb.connect()
+    with audit.transaction(con):
+        stored = CS.store_hits(con, hits_of(sc, _text_rows(res, first)))
+    judged = stored.filter(pc.not_equal(stored["severity"], "warn")).to_pylist()
+    for h in judged:
+        verdict = "confirmed" if truth.get(h["event_id"]) == h["category"] else "dismissed"
+        CS.record_verdict(con, h["hit_id"], verdict, "reviewer")
+    lines = CS.reviewed_lines(con)
+    with tempfile.NamedTemporaryFile("w", suffix=".tsv", delete=False, encoding="utf-8") as f:
+        f.write(CS.labels_tsv(lines))
+    cats = tuple(sc.lexicon.categories)
+    own = default_model(cats, ((f.name, Path(f.name).stat().st_mtime_ns),))
+    Path(f.name).unlink()
+    dismissed = sum(1 for _, c, _ in lines if not c)
+    print(
+        f"#### The next three shows, after a reviewer judged the {len(judged)} flags of the first three "
+        f"({len(lines)} distinct lines, {dismissed} dismissed)\n"
+    )
+    ev = _text_rows(res, last)
+    for name, model in (("packaged model", default_model(cats)), ("with the room's labels", own)):
+        print(f"{name}:\n")
+        flag_table(ev, hits_of(sc, ev, model), truth)
 
 
 if __name__ == "__main__":

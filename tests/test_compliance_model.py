@@ -4,6 +4,7 @@ category the lexicon already flagged; at ingest it reads transcripts and (as a v
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 from typer.testing import CliRunner
@@ -83,16 +84,19 @@ def test_check_cli_model_switch():
 
 
 def test_trained_model_is_cached_on_disk(tmp_path, monkeypatch):
-    """A second process loads the model instead of training it (about ten seconds); a stale file for older
-    training lines is dropped and an unreadable one is ignored."""
+    """A second process loads the model instead of training it (about ten seconds); of the models cached
+    for other training lines only the most recently used are kept, and an unreadable one is ignored."""
     cats = tuple(Lexicon.packaged().categories)
     trained = default_model(cats)
     monkeypatch.setenv("LIVEOPS_CACHE_DIR", str(tmp_path))
-    stale = tmp_path / "compliance-model-0123456789abcdef01234567.pkl"
-    stale.write_bytes(b"an older release")
+    older = [tmp_path / f"compliance-model-{i:024d}.pkl" for i in range(compliance_model.KEEP)]
+    for age, p in enumerate(older):
+        p.write_bytes(b"an older release")
+        os.utime(p, (1_000_000 + age, 1_000_000 + age))
     path = compliance_model._cache_path(cats)
     compliance_model._store(path, trained)
-    assert [p.name for p in tmp_path.iterdir()] == [path.name]
+    kept = sorted(p.name for p in tmp_path.iterdir())
+    assert kept == sorted([path.name] + [p.name for p in older[1:]])  # the least recently used went
 
     def no_training(*a, **k):
         raise AssertionError("trained again although a cached model was there")

@@ -269,12 +269,31 @@ def test_server_scans_batches_and_raises_block_alerts(tmp_path):
             c.post("/v1/check", json={"texts": ["你好"]}, headers=h).status_code == 403
         )  # ingest-only token
         assert c.post("/v1/check", json={"text": "x"}, headers=v).status_code in (400, 422)
+        # a reviewer's verdict over the API: the token's name is the reviewer; bad ids and values refused
+        analyst = store.create("analyst", "李四")[1]
+        a = {"Authorization": f"Bearer {analyst}"}
+        b3 = next(x for x in got if x["event_id"] == "b3")
+        url = f"/v1/compliance/hits/{b3['hit_id']}/verdict"
+        assert c.post(url, json={"verdict": "dismissed"}, headers=v).status_code == 403  # viewers only look
+        r = c.post(url, json={"verdict": "confirmed", "note": "全网最低无依据"}, headers=a)
+        assert r.status_code == 200 and r.json()["reviewer"] == "李四"
+        judged = c.get("/v1/sessions/s1/compliance", headers=v).json()
+        assert [(x["verdict"], x["reviewer"]) for x in judged if x["hit_id"] == b3["hit_id"]] == [
+            ("confirmed", "李四")
+        ]
+        assert (
+            c.post(
+                "/v1/compliance/hits/0123456789abcdef/verdict", json={"verdict": "dismissed"}, headers=a
+            ).status_code
+            == 404
+        )
+        assert c.post(url, json={"verdict": "maybe"}, headers=a).status_code == 400
         # a re-post stores no hit twice
         c.post("/v1/events", content=orjson.dumps(rows), headers=h)
     with EventLog(db) as log:
         assert log.con.execute("SELECT count(DISTINCT event_id) FROM compliance_hits").fetchall()[0][0] == 2
         kinds = [r["kind"] for r in audit.records(log.con)]
-        assert "hit" in kinds and "alert" in kinds
+        assert "hit" in kinds and "alert" in kinds and "hit_verdict" in kinds
         assert audit.verify(log.con, str(db)).ok
 
 

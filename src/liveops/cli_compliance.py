@@ -24,7 +24,8 @@ rules_app = typer.Typer(
     no_args_is_help=True,
 )
 compliance_app = typer.Typer(
-    help="合规命中 Compliance hits of stored shows: list, rescan, streamer blacklist.", no_args_is_help=True
+    help="合规命中 Compliance hits of stored shows: list, judge, export as labels, rescan, streamer blacklist.",
+    no_args_is_help=True,
 )
 audit_app = typer.Typer(help="审计日志 Hash-chained audit log: verify, list.", no_args_is_help=True)
 evidence_app = typer.Typer(
@@ -106,9 +107,13 @@ def check(
     items = [(text, None)] if text is not None else _read_lines(file)
     scanner = _scanner(lexicon, rules)
     if model:
+        from .compliance import LexiconError
         from .compliance_model import ModelScanner
 
-        scanner = ModelScanner(scanner)
+        try:
+            scanner = ModelScanner(scanner)
+        except LexiconError as e:
+            raise _fail(str(e)) from e
     results = scanner.scan([t for t, _ in items])
     for r, (_, problem) in zip(results, items, strict=True):
         if problem:
@@ -375,8 +380,81 @@ def compliance_hits(
 
     with open_store(db) as log:
         df = CS.hits(log.con, session, severity, category)
-    cols = ["ts", "session_id", "kind", "streamer_id", "matched", "severity", "category", "rule", "text"]
-    _emit(df if fmt != Fmt.table else df[cols], fmt, f"合规命中 Compliance hits ({len(df)})")
+    if fmt == Fmt.table:
+        df = df.assign(hit_id=df["hit_id"].str[:12])
+        cols = [
+            "hit_id",
+            "ts",
+            "session_id",
+            "kind",
+            "matched",
+            "severity",
+            "category",
+            "rule",
+            "verdict",
+            "text",
+        ]
+        df = df[cols]
+    _emit(df, fmt, f"合规命中 Compliance hits ({len(df)})")
+
+
+@compliance_app.command("verdict")
+def compliance_verdict(
+    hit: Annotated[
+        str, typer.Argument(help="命中编号 a hit id from `liveops compliance hits` (≥ 8 characters)")
+    ],
+    confirm: Annotated[bool, typer.Option("--confirm", help="确认违规 the hit is a violation")] = False,
+    dismiss: Annotated[bool, typer.Option("--dismiss", help="误报 the line is compliant")] = False,
+    reviewer: Annotated[str | None, typer.Option("--reviewer", help="复核人 (default: your login)")] = None,
+    note: Annotated[str, typer.Option("--note")] = "",
+    db: DbOpt = None,
+) -> None:
+    """人工复核 Record a reviewer's verdict on a hit (audited); `labels` turns verdicts into training lines."""
+    from . import compliance_store as CS
+    from .cli_script import _login
+
+    if confirm == dismiss:
+        raise _fail("请选择 --confirm 或 --dismiss give exactly one of --confirm, --dismiss")
+    verdict = "confirmed" if confirm else "dismissed"
+    with open_store(db) as log:
+        try:
+            row = CS.record_verdict(log.con, hit, verdict, reviewer or _login(), note, log.path)
+        except CS.VerdictError as e:
+            raise _fail(str(e)) from e
+    out.print(
+        f"{CS.VERDICTS[verdict]} {verdict}: {row['hit_id'][:12]} {row['category']} ({row['rule']}) — {row['text']}"
+    )
+
+
+@compliance_app.command("labels")
+def compliance_labels(
+    to: Annotated[
+        str | None,
+        typer.Option("--out", "-o", help="写到 TSV file (default: liveops.toml [compliance] labels)"),
+    ] = None,
+    db: DbOpt = None,
+) -> None:
+    """复核结果导出为标注 Write the reviewed lines as a labelled TSV: `rules eval` measures the scanner on
+    them, and the model trains on the project's labels file beside the packaged lines."""
+    from . import compliance_store as CS
+
+    path = Path(to or Settings.load().labels)
+    with open_store(db) as log:
+        lines = CS.reviewed_lines(log.con)
+    if not lines:
+        raise _fail("还没有复核结论 no verdicts yet: judge hits with `liveops compliance verdict`")
+    try:
+        path.write_text(CS.labels_tsv(lines), encoding="utf-8")
+    except OSError as e:
+        raise _fail(f"{path}: 无法写入 cannot write: {e}") from e
+    bad = sum(1 for _, cats, _ in lines if cats)
+    out.print(
+        f"已写出 wrote {len(lines)} reviewed lines ({bad} violating, {len(lines) - bad} compliant) → {path}"
+    )
+    if path.resolve() == Path(Settings.load().labels).resolve():
+        out.print(
+            "模型下次使用时会在这些行上重新训练 the model retrains on them when next used (ingest, check, scan)"
+        )
 
 
 @compliance_app.command("scan")

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .compliance import Hit, Lexicon, ScanResult, normalise_many, read_labelled
+from .compliance import Hit, Lexicon, LexiconError, ScanResult, normalise_many, read_labelled
 
 _DATA = resources.files("liveops").joinpath("compliance_data")
 # Every labelled file shipped in compliance_data/ trains the model, in the order the sets were written
@@ -154,33 +154,41 @@ def _load(path: Path) -> TextModel | None:
     try:
         with path.open("rb") as f:
             model = pickle.load(f)  # our own file in the user's cache directory
+        os.utime(path)  # most recently used: kept when older models are dropped
     except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, ValueError, TypeError):
         return None
     return model if isinstance(model, TextModel) else None
 
 
+KEEP = 3  # cached models kept: the packaged one and a project's own, without retraining in turn
+
+
 def _store(path: Path, model: TextModel) -> None:
-    """Write atomically and drop models cached for older training files; a read-only or full disk only
-    costs the next process the training again."""
+    """Write atomically and drop all but the most recently used cached models; a read-only or full disk
+    only costs the next process the training again."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as f:
             pickle.dump(model, f, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(f.name, path)
-        for old in path.parent.glob("compliance-model-*.pkl"):
+        cached = sorted(path.parent.glob("compliance-model-*.pkl"), key=lambda p: p.stat().st_mtime)
+        for old in cached[:-KEEP]:
             if old != path:
                 old.unlink(missing_ok=True)
     except OSError:
         pass
 
 
-def _cache_path(categories: tuple[str, ...]) -> Path:
-    """The cache file for the packaged training files, these settings and this scikit-learn."""
+def _cache_path(categories: tuple[str, ...], extra: Sequence[Path] = ()) -> Path:
+    """The cache file for the packaged training files (and a project's own), these settings and this
+    scikit-learn."""
     import sklearn
 
     key = hashlib.sha256(repr((categories, NGRAM, C, TRAINING_SETS, sklearn.__version__)).encode())
     for name in TRAINING_SETS:
         key.update(hashlib.sha256(_DATA.joinpath(name).read_bytes()).digest())
+    for p in extra:
+        key.update(hashlib.sha256(p.read_bytes()).digest())
     return cache_dir() / f"compliance-model-{key.hexdigest()[:24]}.pkl"
 
 
@@ -194,25 +202,42 @@ def training_items() -> list[tuple[str, set[str]]]:
 
 
 @cache
-def default_model(categories: tuple[str, ...]) -> TextModel:
-    """The model trained on the labelled lines shipped with the package. Training takes about ten seconds,
-    so the result is cached on disk (``cache_dir()``), keyed by the training files, the settings and the
-    scikit-learn version: any change to them trains afresh."""
-    path = _cache_path(categories)
+def default_model(categories: tuple[str, ...], extra: tuple[tuple[str, int], ...] = ()) -> TextModel:
+    """The model trained on the labelled lines shipped with the package, and on a project's own labelled
+    files when ``extra`` names them ((path, modification time): a changed file is a new model). Training
+    takes about ten seconds, so the result is cached on disk (``cache_dir()``), keyed by the training
+    files, the settings and the scikit-learn version: any change to them trains afresh."""
+    files = [Path(p) for p, _ in extra]
+    try:
+        path = _cache_path(categories, files)
+        own = [it for f in files for it in read_labelled(f)]
+    except (OSError, UnicodeDecodeError) as e:
+        raise LexiconError(f"标注文件无法读取 cannot read the labels file: {e}") from e
     if (model := _load(path)) is not None:
         return model
-    model = TextModel.train(training_items(), categories)
+    items = training_items() + own
+    model = TextModel.train(items, categories)
     _store(path, model)
     return model
 
 
-class ModelScanner:
-    """A scanner whose ``scan`` adds the model's review hits to the lexicon's (same interface)."""
+def project_model(categories: tuple[str, ...]) -> TextModel:
+    """The model this project uses: trained also on the room's own reviewed lines (liveops.toml's
+    [compliance] labels file, written by ``liveops compliance labels``) when that file exists."""
+    from .store import Settings
 
-    def __init__(self, scanner):
+    p = Path(Settings.load().labels)
+    return default_model(categories, ((str(p.resolve()), p.stat().st_mtime_ns),) if p.is_file() else ())
+
+
+class ModelScanner:
+    """A scanner whose ``scan`` adds the model's review hits to the lexicon's (same interface); the model
+    is the project's (:func:`project_model`) unless one is given."""
+
+    def __init__(self, scanner, model: TextModel | None = None):
         self.scanner = scanner
         self.lexicon = scanner.lexicon
-        self.model = default_model(tuple(scanner.lexicon.categories))
+        self.model = model or project_model(tuple(scanner.lexicon.categories))
 
     def scan(self, texts: Sequence[str | None]) -> list[ScanResult]:
         return self.model.add_hits(self.scanner.scan(texts), self.lexicon)

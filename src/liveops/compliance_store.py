@@ -10,9 +10,11 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import numpy as np
@@ -25,6 +27,9 @@ from . import audit
 from . import output as O
 from .alerts import Alert, AlertLog
 from .compliance import SEVERITIES, Lexicon, Scanner, context_note
+
+if TYPE_CHECKING:
+    from .compliance_model import TextModel
 
 TEXT_TYPES = ("comment", "transcript")
 
@@ -49,6 +54,13 @@ CREATE TABLE IF NOT EXISTS compliance_hits (
     suggestion VARCHAR,
     lexicon VARCHAR,
     scanned_at TIMESTAMP
+);
+CREATE TABLE IF NOT EXISTS compliance_verdicts (
+    hit_id VARCHAR PRIMARY KEY,
+    verdict VARCHAR NOT NULL,
+    reviewer VARCHAR NOT NULL,
+    note VARCHAR,
+    decided_at TIMESTAMP
 );
 CREATE TABLE IF NOT EXISTS compliance_scans (
     session_id VARCHAR PRIMARY KEY,
@@ -107,12 +119,12 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(audit.AUDIT_DDL)
 
 
-def hits_of(scanner: Scanner, rows: pa.Table, model: bool = True) -> pa.Table:
+def hits_of(scanner: Scanner, rows: pa.Table, model: bool | TextModel = True) -> pa.Table:
     """Scan the ``text`` of event rows (event_id, session_id, room_id, ts, type, user_id, text,
     streamer_id) and return one row per hit, columns as ``compliance_hits``.
 
     Every line goes through the lexicon and then the n-gram model (comments read as a viewer's), whose
-    hits (review only) cover the whole line."""
+    hits (review only) cover the whole line. ``model``: True for the project's model, or a model to use."""
     texts = ["" if t is None else t for t in rows.column("text").to_pylist()]
     cols, norm, cleared = scanner.scan_columns(texts)
     ls = norm.line_starts[cols.line]
@@ -128,11 +140,13 @@ def hits_of(scanner: Scanner, rows: pa.Table, model: bool = True) -> pa.Table:
         context_note(c) + rules[r].suggestion for r, c in zip(cols.rule, cols.context, strict=True)
     ]
     if model and texts:
-        from .compliance_model import default_model
+        if model is True:
+            from .compliance_model import project_model
 
+            model = project_model(tuple(scanner.lexicon.categories))
         considered = scanner.considered(cols, norm, cleared)
         viewer = np.asarray(pc.equal(rows.column("type"), "comment").to_numpy(zero_copy_only=False))
-        extra = default_model(tuple(scanner.lexicon.categories)).review_hits(
+        extra = model.review_hits(
             texts, [considered.get(k, set()) for k in range(len(texts))], scanner.lexicon, viewer.tolist()
         )
         for k, hs in enumerate(extra):
@@ -209,7 +223,11 @@ def _hit_record(r: dict) -> audit.Record:
 
 
 def scan_rows(
-    con: duckdb.DuckDBPyConnection, scanner: Scanner, rows: pa.Table, db_path: str = ":memory:"
+    con: duckdb.DuckDBPyConnection,
+    scanner: Scanner,
+    rows: pa.Table,
+    db_path: str = ":memory:",
+    model: bool | TextModel = True,
 ) -> pa.Table:
     """Scan newly stored event rows (the server's batches) in one transaction; returns the hits stored.
 
@@ -225,7 +243,7 @@ def scan_rows(
         text_rows = text_rows.append_column("streamer_id", pa.nulls(text_rows.num_rows, pa.string()))
     counts = pc.value_counts(text_rows.column("session_id")).to_pylist()
     with audit.transaction(con, db_path):
-        new = store_hits(con, hits_of(scanner, text_rows))
+        new = store_hits(con, hits_of(scanner, text_rows, model))
         for c in counts:
             con.execute(
                 """INSERT INTO compliance_scans VALUES (?, ?, ?, now()::TIMESTAMP)
@@ -273,6 +291,7 @@ def refresh(
     db_path: str = ":memory:",
     sessions: list[str] | None = None,
     force: bool = False,
+    model: bool | TextModel = True,
 ) -> ScanSummary:
     """Scan the text events of every session whose events or lexicon changed since its last scan."""
     ensure_tables(con)
@@ -290,7 +309,7 @@ def refresh(
     for sid, n in todo:
         rows = con.sql(_TEXT_EVENTS_SQL.format(sessions="?"), params=[sid]).to_arrow_table()
         with audit.transaction(con, db_path):
-            new = store_hits(con, hits_of(scanner, rows)) if rows.num_rows else rows.slice(0, 0)
+            new = store_hits(con, hits_of(scanner, rows, model)) if rows.num_rows else rows.slice(0, 0)
             con.execute(
                 "INSERT OR REPLACE INTO compliance_scans VALUES (?, ?, ?, now()::TIMESTAMP)",
                 [sid, n, version],
@@ -303,6 +322,94 @@ def refresh(
             log = AlertLog(con, db_path=db_path)
             summary.alerts += sum(log.raise_alert(a) for a in block_alerts(new, scanner))
     return summary
+
+
+# -- a person's verdict on a hit (人工复核) -------------------------------------------------------
+
+VERDICTS = {"confirmed": "确认违规", "dismissed": "误报"}
+
+
+class VerdictError(ValueError):
+    """A verdict that cannot be recorded (unknown or ambiguous hit, bad value); the message says which."""
+
+
+class UnknownHit(VerdictError):
+    """No stored hit has that id."""
+
+
+def record_verdict(
+    con: duckdb.DuckDBPyConnection,
+    hit: str,
+    verdict: str,
+    reviewer: str,
+    note: str = "",
+    db_path: str = ":memory:",
+) -> dict[str, Any]:
+    """Record a reviewer's verdict on a stored hit, named by its id or an unambiguous prefix of at least
+    eight characters. The latest verdict on a hit stands; every one is appended to the audit log."""
+    ensure_tables(con)
+    if verdict not in VERDICTS:
+        raise VerdictError(f"结论应为 verdict must be one of {sorted(VERDICTS)}, got {verdict!r}")
+    if not reviewer.strip():
+        raise VerdictError("需要复核人 a reviewer's name is required (--reviewer)")
+    if not re.fullmatch(r"[0-9a-f]{8,32}", hit):
+        raise VerdictError(f"命中编号应为 8–32 位十六进制 a hit id is 8–32 hex characters, got {hit!r}")
+    rows = con.execute(
+        "SELECT hit_id, event_id, session_id, rule, category, severity, text FROM compliance_hits"
+        " WHERE starts_with(hit_id, ?) LIMIT 2",
+        [hit],
+    ).fetchall()
+    if not rows:
+        raise UnknownHit(f"没有这条命中 no stored hit {hit!r} (see `liveops compliance hits`)")
+    if len(rows) > 1:
+        raise VerdictError(f"编号不唯一 {hit!r} names more than one hit; give more characters")
+    keys = ("hit_id", "event_id", "session_id", "rule", "category", "severity", "text")
+    row = dict(zip(keys, rows[0], strict=True)) | {"verdict": verdict, "reviewer": reviewer, "note": note}
+    with audit.transaction(con, db_path):
+        con.execute(
+            "INSERT OR REPLACE INTO compliance_verdicts VALUES (?, ?, ?, ?, now()::TIMESTAMP)",
+            [row["hit_id"], verdict, reviewer, note],
+        )
+        audit.append(
+            con,
+            [
+                audit.Record(
+                    "hit_verdict",
+                    row["hit_id"],
+                    {k: row[k] for k in keys[1:]} | {"verdict": verdict, "reviewer": reviewer, "note": note},
+                )
+            ],
+        )
+    return row
+
+
+def reviewed_lines(con: duckdb.DuckDBPyConnection) -> list[tuple[str, list[str], str]]:
+    """The room's reviewed lines as labelled lines (text, categories, note), in the labelling guide's
+    format: a line's categories are those whose latest verdict confirmed a violation; a line whose every
+    verdict dismissed its hits is compliant. Only what a person judged is labelled."""
+    ensure_tables(con)
+    rows = con.execute(
+        """WITH latest AS (
+               SELECT h.text, h.category, v.verdict, v.reviewer,
+                      row_number() OVER (PARTITION BY h.text, h.category ORDER BY v.decided_at DESC) AS k
+               FROM compliance_verdicts v JOIN compliance_hits h USING (hit_id)
+               WHERE h.text IS NOT NULL)
+           SELECT text,
+                  list_sort(list(category) FILTER (WHERE verdict = 'confirmed')),
+                  string_agg(DISTINCT reviewer, ',' ORDER BY reviewer)
+           FROM latest WHERE k = 1 GROUP BY text ORDER BY text"""
+    ).fetchall()
+    return [(t, cats or [], who) for t, cats, who in rows]
+
+
+def labels_tsv(lines: list[tuple[str, list[str], str]]) -> str:
+    """Reviewed lines in the labelled-set format (text, categories, kind, note), as `rules eval` and the
+    model read it; a field holds no tab or newline."""
+    rows = ["text\tcategories\tkind\tnote"] + [
+        f"{' '.join(t.split())}\t{','.join(cats)}\t{'plain' if cats else 'trap'}\t复核 reviewed by {who}"
+        for t, cats, who in lines
+    ]
+    return "\n".join(rows) + "\n"
 
 
 def block_alerts(hits: pa.Table, scanner: Scanner) -> list[Alert]:
@@ -324,14 +431,18 @@ def hits(
     severity: str | None = None,
     category: str | None = None,
 ) -> pd.DataFrame:
+    """Stored hits, each with the latest reviewer's verdict on it (empty when nobody has judged it)."""
     ensure_tables(con)
     where, args = ["true"], []
     for col, val in (("session_id", session_id), ("severity", severity), ("category", category)):
         if val:
-            where.append(f"{col} = ?")
+            where.append(f"h.{col} = ?")
             args.append(val)
     return con.execute(
-        f"SELECT * EXCLUDE (scanned_at) FROM compliance_hits WHERE {' AND '.join(where)} ORDER BY ts, event_id, start",
+        f"""SELECT h.* EXCLUDE (scanned_at), coalesce(v.verdict, '') AS verdict,
+                   coalesce(v.reviewer, '') AS reviewer
+            FROM compliance_hits h LEFT JOIN compliance_verdicts v USING (hit_id)
+            WHERE {" AND ".join(where)} ORDER BY h.ts, h.event_id, h.start""",
         args,
     ).df()
 

@@ -38,6 +38,7 @@ class Settings:
     pseudonymise_key: str | None = None  # a key file: user ids are stored as keyed hashes
     lexicon: str = "liveops-lexicon.yaml"  # a newer lexicon release (`liveops rules update`), used if present
     user_rules: str = "liveops-rules.yaml"  # the user's own compliance rules and allow-words, if present
+    labels: str = "liveops-labels.tsv"  # the room's reviewed lines (`liveops compliance labels`): the model trains on them
 
     @classmethod
     def load(cls, path: str | Path = "liveops.toml") -> Settings:
@@ -52,6 +53,7 @@ class Settings:
             pseudonymise_key=data.get("pseudonymise_key"),
             lexicon=data.get("compliance", {}).get("lexicon", "liveops-lexicon.yaml"),
             user_rules=data.get("compliance", {}).get("rules", "liveops-rules.yaml"),
+            labels=data.get("compliance", {}).get("labels", "liveops-labels.tsv"),
         )
 
 

@@ -45,7 +45,7 @@ from . import review_tables as RT
 from .alerts import Alert, AlertLog, evaluate, load_rules
 from .api import Workspace
 from .compliance import project_scanner, result_rows
-from .compliance_model import ModelScanner, default_model
+from .compliance_model import ModelScanner, project_model
 from .ingest import IngestResult, ingest_lines
 from .live import LiveHub, LiveSession
 from .store import EventLog, Settings
@@ -69,6 +69,11 @@ log = logging.getLogger("liveops.web")
 class CheckRequest(BaseModel):
     texts: list[str]
     model: bool = True  # also the n-gram model's review hits
+
+
+class VerdictRequest(BaseModel):
+    verdict: str  # confirmed | dismissed
+    note: str = ""
 
 
 class TokenRequest(BaseModel):
@@ -168,7 +173,8 @@ class Server:
         self.rules = load_rules(self.config.alert_rules or settings.alert_rules)  # before touching the store
         self.tz = self.config.timezone or settings.timezone
         self.scanner = project_scanner()  # a bad lexicon or rules file stops the start, before the store
-        default_model(tuple(self.scanner.lexicon.categories))  # trained now, not on the first transcript
+        # trained now, not on the first transcript; a labels file written later is read at the next start
+        self.model = project_model(tuple(self.scanner.lexicon.categories))
         self.log = EventLog(db, pseudonymise_key=self.config.pseudonymise_key)
         self.tokens = TokenStore(tokens_path(db))
         self.limiter = RateLimiter(self.config.ingest_rate, self.config.max_events)
@@ -208,7 +214,7 @@ class Server:
 
     def _scan(self, rows: pa.Table) -> None:
         """Scan the batch's comments and transcripts: hits are stored, shown, and raise an alert at block."""
-        hits = CS.scan_rows(self.log.con, self.scanner, rows, self.db)
+        hits = CS.scan_rows(self.log.con, self.scanner, rows, self.db, self.model)
         if not hits.num_rows:
             return
         for sid in set(hits.column("session_id").to_pylist()):
@@ -310,7 +316,7 @@ class Server:
             cur = self.log.con.cursor()
             try:
                 with self._write:  # hits a crash skipped; usually nothing to do. Audit appends take the lock.
-                    CS.refresh(cur, self.scanner, self.db, [sid])
+                    CS.refresh(cur, self.scanner, self.db, [sid], model=self.model)
                 cur.execute("SET TimeZone = 'UTC'")
                 events = ibis.duckdb.from_connection(cur).table("events")
                 stored = AlertLog(cur, create=False).of(sid)
@@ -675,6 +681,19 @@ def create_app(db: str | Path, config: ServerConfig | None = None) -> FastAPI:
             cur.close()
 
     @app.post(
+        "/v1/compliance/hits/{hit_id}/verdict",
+        tags=["compliance"],
+        summary="人工复核 A reviewer's verdict on a hit (as `liveops compliance verdict`; reviewer = the token's name)",
+    )
+    def post_verdict(hit_id: str, body: VerdictRequest, tok: Analyst) -> Response:
+        with server._write:
+            try:
+                row = CS.record_verdict(server.log.con, hit_id, body.verdict, tok.name, body.note, server.db)
+            except CS.VerdictError as e:
+                return _error(404 if isinstance(e, CS.UnknownHit) else 400, str(e))
+        return _json(row)
+
+    @app.post(
         "/v1/check",
         tags=["compliance"],
         summary="合规检查 Check texts (scripts, lines, danmaku) against the lexicon; as `liveops check --format json`",
@@ -685,7 +704,7 @@ def create_app(db: str | Path, config: ServerConfig | None = None) -> FastAPI:
                 413,
                 f"一次最多 {server.config.max_events} 条 at most {server.config.max_events} texts per request",
             )
-        scanner = ModelScanner(server.scanner) if body.model else server.scanner
+        scanner = ModelScanner(server.scanner, server.model) if body.model else server.scanner
         return _json(result_rows(scanner.scan(body.texts)))
 
     # -- tokens (admin) -----------------------------------------------------------------------

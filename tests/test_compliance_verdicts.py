@@ -1,0 +1,125 @@
+"""人工复核: a reviewer confirms or dismisses stored hits (audited); the verdicts become the room's own
+labelled lines, which `rules eval` reads and the model trains on, so a dismissed false flag stops coming back."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from liveops.cli import app as cli
+from liveops.compliance import Lexicon, read_labelled
+from liveops.compliance_model import default_model, project_model
+from liveops.eventio import write_events
+from liveops.simulate import SimConfig, simulate
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def room(tmp_path_factory):
+    """A project directory with one ingested simulated show, its hits and the simulator's truth."""
+    d = tmp_path_factory.mktemp("verdicts")
+    res = simulate(SimConfig(viewers=3000, minutes=60, seed=5, sessions=1))
+    write_events(res.events, d / "show.jsonl")
+    db = str(d / "room.duckdb")
+    r = runner.invoke(cli, ["ingest", str(d / "show.jsonl"), "--db", db])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(cli, ["compliance", "hits", "--db", db, "--format", "json"])
+    assert r.exit_code == 0, r.output
+    return d, db, json.loads(r.output), {v["event_id"]: v["category"] for v in res.truth["violations"]}
+
+
+def _hits(db):
+    return json.loads(runner.invoke(cli, ["compliance", "hits", "--db", db, "--format", "json"]).output)
+
+
+@pytest.fixture(scope="module")
+def judged(room):
+    """A reviewer dismisses one of the model's flags on an ordinary transcript line and confirms a hit on
+    an injected violation; the verdicts are then written as the project's labels file."""
+    d, db, hits, truth = room
+    false_flag = next(
+        h
+        for h in hits
+        if h["rule"].startswith("model.") and h["kind"] == "transcript" and h["event_id"] not in truth
+    )
+    real = next(h for h in hits if truth.get(h["event_id"]) == h["category"])
+    dismiss = runner.invoke(
+        cli,
+        ["compliance", "verdict", false_flag["hit_id"][:12], "--dismiss", "--reviewer", "张三", "--db", db]
+        + ["--note", "口播互动，不是引流"],
+    )
+    confirm = runner.invoke(
+        cli, ["compliance", "verdict", real["hit_id"], "--confirm", "--reviewer", "张三", "--db", db]
+    )
+    export = runner.invoke(cli, ["compliance", "labels", "--db", db, "--out", str(d / "liveops-labels.tsv")])
+    return false_flag, real, (dismiss, confirm, export)
+
+
+def test_reviewer_verdicts_are_stored_audited_and_become_labels(room, judged):
+    d, db, _, _ = room
+    false_flag, real, (dismiss, confirm, export) = judged
+    assert dismiss.exit_code == 0 and "误报 dismissed" in dismiss.output, dismiss.output
+    assert confirm.exit_code == 0 and "确认违规 confirmed" in confirm.output, confirm.output
+    judged_now = {h["hit_id"]: (h["verdict"], h["reviewer"]) for h in _hits(db) if h["verdict"]}
+    assert judged_now == {false_flag["hit_id"]: ("dismissed", "张三"), real["hit_id"]: ("confirmed", "张三")}
+    con = duckdb.connect(db, read_only=True)
+    logged = con.execute(
+        "SELECT ref, payload FROM audit_log WHERE kind = 'hit_verdict' ORDER BY seq"
+    ).fetchall()
+    con.close()
+    assert [ref for ref, _ in logged] == [false_flag["hit_id"], real["hit_id"]]
+    assert json.loads(logged[0][1])["note"] == "口播互动，不是引流"
+    assert runner.invoke(cli, ["audit", "verify", "--db", db]).exit_code == 0
+
+    assert export.exit_code == 0, export.output
+    assert "2 reviewed lines (1 violating, 1 compliant)" in export.output
+    labels = dict(read_labelled(d / "liveops-labels.tsv"))
+    assert labels == {false_flag["text"]: set(), real["text"]: {real["category"]}}
+
+
+def test_the_project_model_learns_the_rooms_dismissals(room, judged, monkeypatch):
+    """The project's model trains on its labels file beside the packaged lines: the dismissed line is no
+    longer flagged, a textbook violation still is, and the packaged model is untouched."""
+    d, _, _, _ = room
+    false_flag = judged[0]
+    monkeypatch.chdir(d)  # liveops.toml's default labels file is liveops-labels.tsv in the project
+    cats = tuple(Lexicon.packaged().categories)
+    j = cats.index(false_flag["category"])
+    own, packaged = project_model(cats), default_model(cats)
+    assert own is not packaged
+    assert packaged.probabilities([false_flag["text"]])[0, j] >= packaged.threshold
+    assert own.probabilities([false_flag["text"]])[0, j] < own.threshold
+    assert (
+        own.probabilities(["原价九百九十九 今天只要九十九 全网最低"])[0, cats.index("price_fraud")]
+        >= own.threshold
+    )
+
+
+def test_bad_verdicts_are_refused_with_the_reason(room):
+    _, db, hits, _ = room
+    before = _hits(db)
+    cases = [
+        (["0123456789abcdef", "--dismiss"], "没有这条命中"),
+        ([hits[0]["hit_id"][:6], "--dismiss"], "8–32"),
+        ([hits[0]["hit_id"], "--dismiss", "--confirm"], "exactly one"),
+        ([hits[0]["hit_id"]], "exactly one"),
+        ([hits[0]["hit_id"], "--dismiss", "--reviewer", " "], "reviewer"),
+    ]
+    for args, reason in cases:
+        r = runner.invoke(cli, ["compliance", "verdict", *args, "--db", db])
+        assert r.exit_code != 0 and reason in r.output, (args, r.output)
+    assert _hits(db) == before
+
+
+def test_labels_without_verdicts_is_a_clear_error(tmp_path):
+    db = str(tmp_path / "empty.duckdb")
+    res = simulate(SimConfig(viewers=500, minutes=10, seed=2, sessions=1))
+    write_events(res.events, tmp_path / "s.jsonl")
+    assert runner.invoke(cli, ["ingest", str(tmp_path / "s.jsonl"), "--db", db]).exit_code == 0
+    r = runner.invoke(cli, ["compliance", "labels", "--db", db, "--out", str(tmp_path / "l.tsv")])
+    assert r.exit_code != 0 and "no verdicts yet" in r.output
+    assert not (tmp_path / "l.tsv").exists()
