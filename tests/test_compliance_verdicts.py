@@ -74,6 +74,11 @@ def test_reviewer_verdicts_are_stored_audited_and_become_labels(room, judged):
     assert [ref for ref, _ in logged] == [false_flag["hit_id"], real["hit_id"]]
     assert json.loads(logged[0][1])["note"] == "口播互动，不是引流"
     assert runner.invoke(cli, ["audit", "verify", "--db", db]).exit_code == 0
+    r = runner.invoke(cli, ["compliance", "verdicts", "--db", db, "--format", "json"])
+    by_rule = {x["rule"]: (x["judged"], x["confirmed"], x["dismissed"]) for x in json.loads(r.output)}
+    expect = {false_flag["rule"]: (1, 0, 1)}
+    expect[real["rule"]] = (1, 1, 0) if real["rule"] != false_flag["rule"] else (2, 1, 1)
+    assert by_rule == expect
 
     assert export.exit_code == 0, export.output
     assert "2 reviewed lines (1 violating, 1 compliant)" in export.output

@@ -426,6 +426,18 @@ def compliance_verdict(
     )
 
 
+@compliance_app.command("verdicts")
+def compliance_verdicts(
+    db: DbOpt = None, fmt: Annotated[Fmt, typer.Option("--format", "-f")] = Fmt.table
+) -> None:
+    """复核统计 Per rule: hits judged, confirmed, dismissed — the precision your reviewers found."""
+    from . import compliance_store as CS
+
+    with open_store(db) as log:
+        df = CS.verdict_summary(log.con)
+    _emit(df, fmt, f"复核统计 Verdicts by rule ({int(df['judged'].sum()) if len(df) else 0} hits judged)")
+
+
 @compliance_app.command("labels")
 def compliance_labels(
     to: Annotated[

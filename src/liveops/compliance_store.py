@@ -402,6 +402,20 @@ def reviewed_lines(con: duckdb.DuckDBPyConnection) -> list[tuple[str, list[str],
     return [(t, cats or [], who) for t, cats, who in rows]
 
 
+def verdict_summary(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Per rule, how its judged hits fared: the precision reviewers found in this room. A rule many
+    verdicts dismiss is one for the legal team to narrow (or an allow-word to add)."""
+    ensure_tables(con)
+    return con.execute(
+        """SELECT h.category, h.rule, count(*) AS judged,
+                  count(*) FILTER (WHERE v.verdict = 'confirmed') AS confirmed,
+                  count(*) FILTER (WHERE v.verdict = 'dismissed') AS dismissed,
+                  round(confirmed / judged, 3) AS precision
+           FROM compliance_verdicts v JOIN compliance_hits h USING (hit_id)
+           GROUP BY ALL ORDER BY dismissed DESC, judged DESC, rule"""
+    ).df()
+
+
 def labels_tsv(lines: list[tuple[str, list[str], str]]) -> str:
     """Reviewed lines in the labelled-set format (text, categories, kind, note), as `rules eval` and the
     model read it; a field holds no tab or newline."""
