@@ -272,6 +272,12 @@ def test_server_scans_batches_and_raises_block_alerts(tmp_path):
         # a reviewer's verdict over the API: the token's name is the reviewer; bad ids and values refused
         analyst = store.create("analyst", "李四")[1]
         a = {"Authorization": f"Bearer {analyst}"}
+        assert c.get("/v1/me", headers=a).json() == {
+            "name": "李四",
+            "role": "analyst",
+            "can": ["analyse", "read"],
+        }
+        assert c.get("/v1/me").status_code == 401
         b3 = next(x for x in got if x["event_id"] == "b3")
         url = f"/v1/compliance/hits/{b3['hit_id']}/verdict"
         assert c.post(url, json={"verdict": "dismissed"}, headers=v).status_code == 403  # viewers only look

@@ -55,6 +55,7 @@ def test_big_screen_fills_up_as_events_arrive(tmp_path):
     db = tmp_path / "screen.duckdb"
     store = TokenStore(tokens_path(db))
     ingest, viewer = store.create("ingest")[1], store.create("viewer")[1]
+    analyst = store.create("analyst", "质检小王")[1]
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     rules = tmp_path / "rules.yaml"  # sensitive rules, so this small show raises alerts on screen
@@ -111,6 +112,28 @@ def test_big_screen_fills_up_as_events_arrive(tmp_path):
             assert page.locator("#compliance-counts .chip.block").count() >= 1
             assert "合规拦截" in page.text_content("#alerts")
             shot = Path(os.environ.get("LIVEOPS_SCREENSHOT_DIR", tmp_path)) / "big_screen.png"
+            # 人工复核 from the screen: a viewer's token may only look; an analyst's verdict is stored
+            assert page.locator("#compliance button").count() == 0
+            review = browser.new_page(viewport={"width": 1600, "height": 1000})
+            review.on("pageerror", lambda e: errors.append(str(e)))
+            review.goto(f"{url}/live/{sid}")
+            review.fill("#login-token", analyst)
+            review.click("#login-form button")
+            review.wait_for_selector("#compliance li[data-hit] button[data-v='dismissed']")
+            hit = review.get_attribute("#compliance li:first-child", "data-hit")
+            review.click("#compliance li:first-child button[data-v='dismissed']")
+            review.wait_for_selector("#compliance li:first-child .verdict.done")
+            assert review.text_content("#compliance li:first-child .verdict") == "已判误报"
+            stored = httpx.get(
+                f"{url}/v1/sessions/{sid}/compliance", headers={"Authorization": f"Bearer {viewer}"}
+            ).json()
+            assert [(h["verdict"], h["reviewer"]) for h in stored if h["hit_id"] == hit] == [
+                ("dismissed", "质检小王")
+            ]
+            review.reload()  # the verdict comes back with the screen's state, not only from this tab
+            review.wait_for_selector(f"#compliance li[data-hit='{hit}'] .verdict.done")
+            review.screenshot(path=str(shot.with_name("big_screen_verdict.png")), full_page=True)
+            review.close()
             page.screenshot(path=str(shot), full_page=True)
             page.click("#lang")
             assert page.text_content("#status") == "Ended"

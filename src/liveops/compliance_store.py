@@ -256,9 +256,13 @@ def scan_rows(
 
 
 def hits_table(con: duckdb.DuckDBPyConnection, session_id: str) -> pa.Table:
+    """A session's stored hits, each with the latest verdict on it ('' when nobody has judged it)."""
     ensure_tables(con)
     return con.sql(
-        "SELECT * FROM compliance_hits WHERE session_id = ? ORDER BY ts, event_id, start", params=[session_id]
+        """SELECT h.*, coalesce(v.verdict, '') AS verdict
+           FROM compliance_hits h LEFT JOIN compliance_verdicts v USING (hit_id)
+           WHERE h.session_id = ? ORDER BY h.ts, h.event_id, h.start""",
+        params=[session_id],
     ).to_arrow_table()
 
 

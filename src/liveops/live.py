@@ -309,13 +309,20 @@ class LiveSession:
         )
 
     def add_hits(self, hits: pa.Table) -> None:
-        """Compliance hits of this session's newly stored comments and transcripts."""
-        for h in hits.select(
-            ["ts", "kind", "start", "end", "matched", "text", "rule", "category", "severity", "suggestion"]
-        ).to_pylist():
+        """Compliance hits of this session's newly stored comments and transcripts (with a reviewer's
+        verdict when they were stored before and judged)."""
+        cols = ["hit_id", "ts", "kind", "start", "end", "matched", "text", "rule", "category", "severity"]
+        cols += ["suggestion"] + (["verdict"] if "verdict" in hits.column_names else [])
+        for h in hits.select(cols).to_pylist():
+            h.setdefault("verdict", "")
             self._hits.append(h)
             key = (h["category"], h["severity"])
             self._hit_counts[key] = self._hit_counts.get(key, 0) + 1
+
+    def set_verdict(self, hit_id: str, verdict: str) -> None:
+        for h in self._hits:
+            if h["hit_id"] == hit_id:
+                h["verdict"] = verdict
 
     def compliance(self) -> dict[str, Any]:
         by_cat: dict[str, dict[str, int]] = {}

@@ -49,7 +49,7 @@ from .compliance_model import ModelScanner, project_model
 from .ingest import IngestResult, ingest_lines
 from .live import LiveHub, LiveSession
 from .store import EventLog, Settings
-from .tokens import Token, TokenError, TokenStore, tokens_path
+from .tokens import ROLES, Token, TokenError, TokenStore, tokens_path
 
 
 @dataclass
@@ -567,6 +567,10 @@ def create_app(db: str | Path, config: ServerConfig | None = None) -> FastAPI:
         finally:
             ws.close()
 
+    @app.get("/v1/me", tags=["query"], summary="当前令牌 The token's name, role and what it may do")
+    def get_me(tok: Annotated[Token, Depends(_token)]) -> Response:
+        return _json({"name": tok.name, "role": tok.role, "can": sorted(ROLES[tok.role])})
+
     @app.get("/v1/sessions", tags=["query"], summary="场次 Sessions")
     def get_sessions(tok: Reader) -> Response:
         return _query(lambda ws: ws.sessions())
@@ -691,6 +695,8 @@ def create_app(db: str | Path, config: ServerConfig | None = None) -> FastAPI:
                 row = CS.record_verdict(server.log.con, hit_id, body.verdict, tok.name, body.note, server.db)
             except CS.VerdictError as e:
                 return _error(404 if isinstance(e, CS.UnknownHit) else 400, str(e))
+            if (live := server.live.sessions.get(row["session_id"])) is not None:
+                live.set_verdict(row["hit_id"], body.verdict)
         return _json(row)
 
     @app.post(

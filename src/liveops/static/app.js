@@ -14,6 +14,12 @@ const LO = {
     if (r.status === 401) { LO.askToken(LO.t("令牌无效或已吊销", "Token invalid or revoked")); throw new Error("401"); }
     return r.json();
   },
+  async post(path, body) {  // {status, body}: the caller shows a refusal where it happened
+    const r = await fetch(path, { method: "POST", body: JSON.stringify(body),
+      headers: { Authorization: "Bearer " + LO.token(), "Content-Type": "application/json" } });
+    if (r.status === 401) { LO.askToken(LO.t("令牌无效或已吊销", "Token invalid or revoked")); throw new Error("401"); }
+    return { status: r.status, body: await r.json() };
+  },
   askToken(msg) {
     const box = document.getElementById("login");
     box.classList.remove("hidden");
@@ -54,6 +60,8 @@ const CFG = { displayModeBar: false, responsive: true };
 function liveScreen(sessionId) {
   const $ = id => document.getElementById(id);
   let last = null, ws = null;
+  const judged = new Map();  // hit_id → verdict, or {refused: message}: 人工复核 from this screen
+  let mayJudge = false;  // an analyst's or admin's token: verdict buttons are shown
 
   const TILES = [
     ["online_now", "在线人数", "Online now", v => LO.num(v)],
@@ -106,9 +114,26 @@ function liveScreen(sessionId) {
     $("compliance-counts").innerHTML = cp.counts.map(c =>
       `<span class="chip ${c.block ? "block" : "review"}">${LO.t(c.category_zh, c.category_en)} ${c.block ? LO.t("拦截 ", "block ") + c.block : ""}${c.block && c.review ? " · " : ""}${c.review ? LO.t("复核 ", "review ") + c.review : ""}</span>`).join("");
     $("compliance").innerHTML = cp.latest.length ? cp.latest.map(h =>
-      `<li class="${h.severity}"><span class="tag">${LO.t(h.kind === "transcript" ? "口播" : "弹幕", h.kind)}</span>${markHit(h.text || "", h.start, h.end)}<span class="when">${LO.time(h.ts)}</span><div class="hint">${escapeHtml(h.suggestion || "")}</div></li>`).join("")
+      `<li class="${h.severity}" data-hit="${h.hit_id}"><span class="tag">${LO.t(h.kind === "transcript" ? "口播" : "弹幕", h.kind)}</span>${markHit(h.text || "", h.start, h.end)}<span class="when">${LO.time(h.ts)}</span><div class="hint">${escapeHtml(h.suggestion || "")}</div>${verdictBox(h)}</li>`).join("")
       : `<li class="empty">${LO.t("暂无违规命中", "No compliance hits")}</li>`;
   }
+  function verdictBox(h) {
+    const v = h.verdict || judged.get(h.hit_id);
+    if (v === "confirmed") return `<div class="verdict done">${LO.t("已确认违规", "Confirmed")}</div>`;
+    if (v === "dismissed") return `<div class="verdict done">${LO.t("已判误报", "Dismissed")}</div>`;
+    if (!mayJudge) return "";
+    const refused = v && v.refused ? `<span class="refused">${escapeHtml(v.refused)}</span>` : "";
+    return `<div class="verdict"><button data-v="confirmed">${LO.t("确认违规", "Confirm")}</button>` +
+      `<button data-v="dismissed">${LO.t("误报", "Dismiss")}</button>${refused}</div>`;
+  }
+  $("compliance").addEventListener("click", async ev => {
+    const b = ev.target.closest("button[data-v]");
+    if (!b) return;
+    const id = b.closest("li").dataset.hit;
+    const r = await LO.post(`/v1/compliance/hits/${id}/verdict`, { verdict: b.dataset.v });
+    judged.set(id, r.status === 200 ? b.dataset.v : { refused: r.body.error || String(r.status) });
+    if (last) render(last);
+  });
   function markHit(text, start, end) {  // start/end count code points, as Python does
     const cp = Array.from(text);
     return escapeHtml(cp.slice(0, start).join("")) + "<mark>" + escapeHtml(cp.slice(start, end).join("")) + "</mark>" + escapeHtml(cp.slice(end).join(""));
@@ -128,7 +153,10 @@ function liveScreen(sessionId) {
     };
     ws.onclose = ev => { if (ev.code !== 1008) setTimeout(connect, 2000); };
   }
-  LO.initLogin(connect);
+  LO.initLogin(async () => {
+    mayJudge = (await LO.api("/v1/me")).can.includes("analyse");
+    connect();
+  });
 }
 
 function sessionsPage() {
