@@ -86,6 +86,19 @@ def test_reviewer_verdicts_are_stored_audited_and_become_labels(room, judged):
     assert labels == {false_flag["text"]: set(), real["text"]: {real["category"]}}
 
 
+def test_the_review_report_shows_the_verdicts(room, judged):
+    d, db, _, _ = room
+    false_flag = judged[0]
+    out = d / "review.html"
+    r = runner.invoke(
+        cli, ["report", "--db", db, "--session", false_flag["session_id"], "-o", str(out), "-q"]
+    )
+    assert r.exit_code == 0, r.output
+    html = out.read_text(encoding="utf-8")
+    assert "确认违规 confirmed 1 · 误报 dismissed 1" in html
+    assert "<td>误报</td>" in html and "<td>确认违规</td>" in html
+
+
 def test_the_project_model_learns_the_rooms_dismissals(room, judged, monkeypatch):
     """The project's model trains on its labels file beside the packaged lines: the dismissed line is no
     longer flagged, a textbook violation still is, and the packaged model is untouched."""

@@ -526,9 +526,9 @@ def export_evidence(con: duckdb.DuckDBPyConnection, session_id: str, out_dir: st
     return {k: str(v) for k, v in files.items()} | {"manifest": str(out / "manifest.json")}
 
 
-def has_tables(con: duckdb.DuckDBPyConnection) -> bool:
-    sql = "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'compliance_hits' AND schema_name = 'main'"
-    return bool(con.execute(sql).fetchall()[0][0])
+def has_tables(con: duckdb.DuckDBPyConnection, table: str = "compliance_hits") -> bool:
+    sql = "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND schema_name = 'main'"
+    return bool(con.execute(sql, [table]).fetchall()[0][0])
 
 
 def hits_relation(con: duckdb.DuckDBPyConnection) -> str:
@@ -545,7 +545,8 @@ class ComplianceReview:
     by_category: pd.DataFrame  # category, block, review, warn, transcript, comment
     per_minute: pd.DataFrame  # minute (UTC), category, hits (block and review)
     by_streamer: pd.DataFrame  # streamer_id, block, review, top_category
-    top: pd.DataFrame  # the block hits first, then review, in time order
+    top: pd.DataFrame  # the block hits first, then review, in time order, with the reviewer's verdict
+    verdicts: pd.DataFrame  # verdict, hits: what reviewers judged of this show's hits
     risk: object | None = None  # liveops.risk.RiskMatrix over the room's history
 
     @property
@@ -576,7 +577,14 @@ def review(con: duckdb.DuckDBPyConnection, session_id: str, lex: Lexicon) -> Com
 def summary(con: duckdb.DuckDBPyConnection, session_id: str) -> dict[str, pd.DataFrame]:
     """The report's compliance section: by category and severity, per minute, by streamer."""
     table = hits_relation(con)
-    q = lambda sql: con.execute(sql.replace("compliance_hits", table), [session_id]).df()  # noqa: E731
+    verdicts = (
+        "compliance_verdicts"
+        if has_tables(con, "compliance_verdicts")  # a read-only store from before verdicts existed
+        else "(SELECT NULL::VARCHAR AS hit_id, NULL::VARCHAR AS verdict WHERE false)"
+    )
+    q = lambda sql: con.execute(  # noqa: E731
+        sql.replace("compliance_verdicts", verdicts).replace("compliance_hits", table), [session_id]
+    ).df()
     return {
         "by_category": q(
             """SELECT category,
@@ -600,9 +608,14 @@ def summary(con: duckdb.DuckDBPyConnection, session_id: str) -> dict[str, pd.Dat
                FROM compliance_hits WHERE session_id = ? AND kind = 'transcript' GROUP BY ALL ORDER BY block DESC"""
         ),
         "top": q(
-            f"""SELECT {", ".join(TOP_COLUMNS)}
-               FROM compliance_hits WHERE session_id = ? AND severity <> 'warn'
-               ORDER BY CASE severity WHEN 'block' THEN 0 ELSE 1 END, ts LIMIT 30"""
+            f"""SELECT {", ".join("h." + c for c in TOP_COLUMNS)}, coalesce(v.verdict, '') AS verdict
+               FROM compliance_hits h LEFT JOIN compliance_verdicts v USING (hit_id)
+               WHERE h.session_id = ? AND h.severity <> 'warn'
+               ORDER BY CASE h.severity WHEN 'block' THEN 0 ELSE 1 END, h.ts LIMIT 30"""
+        ),
+        "verdicts": q(
+            """SELECT v.verdict, count(*) AS hits FROM compliance_verdicts v JOIN compliance_hits h USING (hit_id)
+               WHERE h.session_id = ? GROUP BY ALL ORDER BY v.verdict"""
         ),
     }
 

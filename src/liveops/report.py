@@ -1039,7 +1039,11 @@ def write_xlsx(rv: Review, path: str | Path) -> Path:
         al.columns = ["时间 Time", "级别 Severity", "规则 Rule", "告警 Alert", "Alert (English)"]
         _frame_sheet(xw, "alerts", al, rv.tz, f, labels=False)
         # the compliance sheet is always there, empty when the store has no hits
-        hits = rv.compliance.top.copy() if rv.compliance is not None else pd.DataFrame(columns=CS.TOP_COLUMNS)
+        hits = (
+            rv.compliance.top.copy()
+            if rv.compliance is not None
+            else pd.DataFrame(columns=[*CS.TOP_COLUMNS, "verdict"])
+        )
         hits["ts"] = _naive_local(hits["ts"], rv.tz) if len(hits) else hits["ts"]
         hits.columns = [
             "时间 Time",
@@ -1050,6 +1054,7 @@ def write_xlsx(rv: Review, path: str | Path) -> Path:
             "类别 Category",
             "级别 Severity",
             "建议 Suggestion",
+            "复核 Verdict",
         ]
         _frame_sheet(xw, "compliance", hits, rv.tz, f, labels=False)
         _frame_sheet(xw, "experiments", _experiment_rows(rv), rv.tz, f, labels=False)
