@@ -69,6 +69,7 @@ CUE_LISTS = (
     "rhetorical",
     "answer_yes",
     "answer_no",
+    "answer_lead",
     "contrast",
     "implied",
     "definition",
@@ -143,9 +144,7 @@ class Cues:
             rf"(?:{_alternation([w for w in words.get('answer_yes', ()) if len(w) > 1])})(?![不没别])"
         )
         # 有人问电子烟能不能卖给学生 不能: a question answered no denies the claim (also where asking does not clear)
-        self._answer_no = c(
-            rf"(?:我跟你们?说|说实话|实话说|老实说)?(?:{alt('answer_no')})(?:啊|哦|呀|哈|的)?$"
-        )
+        self._answer_no = c(rf"(?:{alt('answer_lead')})?(?:{alt('answer_no')})(?:啊|哦|呀|哈|的)?$")
         self._contrast = c(alt("contrast"))
         self._implied = c(alt("implied"))
         self._definition = c(rf".{{0,2}}?(?:的)?(?:{alt('definition')})")
