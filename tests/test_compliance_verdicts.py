@@ -141,3 +141,23 @@ def test_labels_without_verdicts_is_a_clear_error(tmp_path):
     r = runner.invoke(cli, ["compliance", "labels", "--db", db, "--out", str(tmp_path / "l.tsv")])
     assert r.exit_code != 0 and "no verdicts yet" in r.output
     assert not (tmp_path / "l.tsv").exists()
+
+
+def test_a_broken_labels_file_is_named_and_loses_no_events(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "liveops-labels.tsv").write_text("words\tonly\n全网最低\t\n", encoding="utf-8")
+    res = simulate(SimConfig(viewers=500, minutes=10, seed=3, sessions=1))
+    write_events(res.events, tmp_path / "s.jsonl")
+    db = str(tmp_path / "r.duckdb")
+    r = runner.invoke(cli, ["ingest", "s.jsonl", "--db", db])
+    said = "".join(r.output.split())  # the terminal wraps long lines
+    assert r.exit_code == 0 and "liveops-labels.tsv" in said and "nothingscanned" in said, r.output
+    con = duckdb.connect(db, read_only=True)
+    assert con.execute("SELECT count(*) FROM events").fetchall()[0][0] == res.events.num_rows
+    con.close()
+    for args in (["compliance", "scan", "--db", db], ["check", "全网最低价"]):
+        r = runner.invoke(cli, args)
+        assert r.exit_code != 0 and "text与categories" in "".join(r.output.split()), (args, r.output)
+    (tmp_path / "liveops-labels.tsv").unlink()  # fixed: the stored show is scanned then
+    r = runner.invoke(cli, ["compliance", "scan", "--db", db])
+    assert r.exit_code == 0 and "scanned" in r.output

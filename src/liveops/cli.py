@@ -192,14 +192,18 @@ def _scan_compliance(log: EventLog, quiet: bool):
     """Scan the comments and transcripts of sessions whose events changed; hits go to the audit log too."""
     from . import compliance_store as CS
     from .compliance import LexiconError, project_scanner
+    from .compliance_model import project_model
 
     try:
         scanner = project_scanner()
-    except LexiconError as e:
-        err.print(f"[red]合规词库错误，未扫描 compliance lexicon error, nothing scanned:[/red] {e}")
+        model = project_model(tuple(scanner.lexicon.categories))
+    except LexiconError as e:  # the events are stored; `liveops compliance scan` scans them once it is fixed
+        err.print(
+            f"[red]合规词库或标注文件错误，未扫描 compliance lexicon or labels error, nothing scanned:[/red] {e}"
+        )
         return None
     t = time.perf_counter()
-    res = CS.refresh(log.con, scanner, log.path)
+    res = CS.refresh(log.con, scanner, log.path, model=model)
     if not quiet and res.sessions:
         err.print(
             f"合规扫描 compliance scan: {res.text_events:,} 条弹幕/口播 text events in {res.sessions} 场次 sessions · "
@@ -686,6 +690,7 @@ def serve(
     import uvicorn
 
     from .alerts import RuleError
+    from .compliance import LexiconError
     from .web import ServerConfig, create_app
 
     path = resolve_db(db)
@@ -699,7 +704,7 @@ def serve(
     try:
         cfg.pseudonymise_key = read_key(pseudonymise_key or Settings.load().pseudonymise_key)
         app_ = create_app(path, cfg)
-    except (RuleError, IngestError) as e:
+    except (RuleError, IngestError, LexiconError) as e:
         raise _fail(str(e)) from e
     except Exception as e:  # a store locked by another process
         raise _fail(f"无法打开存储 cannot open store {path}: {e}") from e

@@ -477,10 +477,16 @@ def compliance_scan(
 ) -> None:
     """重新扫描 Scan stored comments and transcripts again (after a lexicon or rules change)."""
     from . import compliance_store as CS
+    from .compliance import LexiconError
+    from .compliance_model import project_model
 
     scanner = _scanner(None, None)
+    try:
+        model = project_model(tuple(scanner.lexicon.categories))
+    except LexiconError as e:
+        raise _fail(str(e)) from e
     with open_store(db) as log:
-        r = CS.refresh(log.con, scanner, log.path, session or None, force=force)
+        r = CS.refresh(log.con, scanner, log.path, session or None, force=force, model=model)
     out.print(
         f"已扫描 scanned {r.text_events:,} text events in {r.sessions} sessions with lexicon {scanner.lexicon.version}: "
         f"新命中 new hits {r.hits:,} (拦截 block {r.blocks:,})"
