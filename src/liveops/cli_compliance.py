@@ -401,29 +401,81 @@ def compliance_hits(
 @compliance_app.command("verdict")
 def compliance_verdict(
     hit: Annotated[
-        str, typer.Argument(help="命中编号 a hit id from `liveops compliance hits` (≥ 8 characters)")
-    ],
+        str | None,
+        typer.Argument(help="命中编号 a hit id from `liveops compliance hits` (≥ 8 characters)"),
+    ] = None,
     confirm: Annotated[bool, typer.Option("--confirm", help="确认违规 the hit is a violation")] = False,
     dismiss: Annotated[bool, typer.Option("--dismiss", help="误报 the line is compliant")] = False,
+    file: Annotated[
+        str | None,
+        typer.Option(
+            "--file",
+            help="批量 a CSV/TSV with hit_id and verdict columns (confirmed | dismissed, 确认违规 | 误报; empty "
+            "= skip), optional note: `compliance hits --format csv` with its verdict column filled in",
+        ),
+    ] = None,
     reviewer: Annotated[str | None, typer.Option("--reviewer", help="复核人 (default: your login)")] = None,
     note: Annotated[str, typer.Option("--note")] = "",
     db: DbOpt = None,
 ) -> None:
-    """人工复核 Record a reviewer's verdict on a hit (audited); `labels` turns verdicts into training lines."""
+    """人工复核 Record reviewers' verdicts on hits (audited); `labels` turns verdicts into training lines."""
     from . import compliance_store as CS
     from .cli_script import _login
 
-    if confirm == dismiss:
-        raise _fail("请选择 --confirm 或 --dismiss give exactly one of --confirm, --dismiss")
-    verdict = "confirmed" if confirm else "dismissed"
+    who = reviewer or _login()
+    if file is not None:
+        if hit is not None or confirm or dismiss:
+            raise _fail("--file 与单条结论不能同用 give --file, or a HIT with --confirm/--dismiss, not both")
+        items, where = _verdict_rows(file, who, note)
+    else:
+        if hit is None or confirm == dismiss:
+            raise _fail(
+                "请给出命中编号并选择 --confirm 或 --dismiss give a HIT and exactly one of --confirm, --dismiss"
+            )
+        items, where = [(hit, "confirmed" if confirm else "dismissed", who, note)], ["HIT"]
     with open_store(db) as log:
-        try:
-            row = CS.record_verdict(log.con, hit, verdict, reviewer or _login(), note, log.path)
-        except CS.VerdictError as e:
-            raise _fail(str(e)) from e
-    out.print(
-        f"{CS.VERDICTS[verdict]} {verdict}: {row['hit_id'][:12]} {row['category']} ({row['rule']}) — {row['text']}"
-    )
+        done, refused = CS.record_verdicts(log.con, items, log.path)
+    for r in done:
+        same = " (不变 unchanged)" if r["unchanged"] else ""
+        out.print(
+            f"{CS.VERDICTS[r['verdict']]} {r['verdict']}{same}: {r['hit_id'][:12]} {r['category']} ({r['rule']}) — {r['text']}"
+        )
+    for i, e in refused:
+        err.print(f"[red]{where[i]}: {e}[/red]")
+    if refused:
+        raise _fail(f"{len(refused)} 条未记录 verdicts refused, {len(done)} recorded")
+
+
+_VERDICT_WORDS = {
+    "confirmed": "confirmed",
+    "dismissed": "dismissed",
+    "确认违规": "confirmed",
+    "误报": "dismissed",
+}
+
+
+def _verdict_rows(path: str, reviewer: str, note: str) -> tuple[list[tuple[str, str, str, str]], list[str]]:
+    """(hit, verdict, reviewer, note) per filled-in row of a CSV/TSV, with where each came from."""
+    import csv
+
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as e:
+        raise _fail(f"{path}: 无法读取 cannot read: {e}") from e
+    lines = text.splitlines()
+    rows = list(csv.DictReader(lines, delimiter="\t" if lines and "\t" in lines[0] else ","))
+    if not rows or not {"hit_id", "verdict"} <= set(rows[0]):
+        raise _fail(f"{path}: 需要 hit_id 与 verdict 列 columns hit_id and verdict are required")
+    items, where = [], []
+    for n, r in enumerate(rows, 2):
+        v = (r.get("verdict") or "").strip()
+        if not v:
+            continue
+        items.append(((r["hit_id"] or "").strip(), _VERDICT_WORDS.get(v, v), reviewer, r.get("note") or note))
+        where.append(f"{path} line {n}, verdict {v!r}")
+    if not items:
+        raise _fail(f"{path}: 没有填写结论 no row has a verdict")
+    return items, where
 
 
 @compliance_app.command("verdicts")

@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import re
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -341,6 +342,60 @@ class UnknownHit(VerdictError):
     """No stored hit has that id."""
 
 
+_VERDICT_KEYS = ("hit_id", "event_id", "session_id", "rule", "category", "severity", "text")
+
+
+def _verdict_row(con: duckdb.DuckDBPyConnection, hit: str, verdict: str, reviewer: str, note: str) -> dict:
+    """The stored hit a verdict is about, with the verdict; VerdictError says why it cannot be."""
+    if verdict not in VERDICTS:
+        raise VerdictError(f"结论应为 verdict must be one of {sorted(VERDICTS)}, got {verdict!r}")
+    if not reviewer.strip():
+        raise VerdictError("需要复核人 a reviewer's name is required (--reviewer)")
+    if not re.fullmatch(r"[0-9a-f]{8,32}", hit):
+        raise VerdictError(f"命中编号应为 8–32 位十六进制 a hit id is 8–32 hex characters, got {hit!r}")
+    rows = con.execute(
+        f"""SELECT {", ".join("h." + k for k in _VERDICT_KEYS)}, coalesce(v.verdict, '') = ?
+            FROM compliance_hits h LEFT JOIN compliance_verdicts v USING (hit_id)
+            WHERE starts_with(h.hit_id, ?) LIMIT 2""",
+        [verdict, hit],
+    ).fetchall()
+    if not rows:
+        raise UnknownHit(f"没有这条命中 no stored hit {hit!r} (see `liveops compliance hits`)")
+    if len(rows) > 1:
+        raise VerdictError(f"编号不唯一 {hit!r} names more than one hit; give more characters")
+    row = dict(zip(_VERDICT_KEYS, rows[0][:-1], strict=True))
+    return row | {"verdict": verdict, "reviewer": reviewer, "note": note, "unchanged": rows[0][-1]}
+
+
+def record_verdicts(
+    con: duckdb.DuckDBPyConnection, items: Sequence[tuple[str, str, str, str]], db_path: str = ":memory:"
+) -> tuple[list[dict[str, Any]], list[tuple[int, VerdictError]]]:
+    """Record reviewers' verdicts, each (hit id or an unambiguous prefix of at least eight characters,
+    verdict, reviewer, note), in one transaction. Returns the rows and, for each refused item, (its index,
+    the error saying why); the others are kept. The latest verdict on a hit stands; every one is appended to
+    the audit log, except one that repeats the standing verdict (``unchanged``: a re-imported sheet keeps
+    who decided first)."""
+    ensure_tables(con)
+    done, refused = [], []
+    for i, (hit, verdict, reviewer, note) in enumerate(items):
+        try:
+            done.append(_verdict_row(con, hit, verdict, reviewer, note))
+        except VerdictError as e:
+            refused.append((i, e))
+    new = [r for r in done if not r["unchanged"]]
+    if new:
+        with audit.transaction(con, db_path):
+            con.executemany(
+                "INSERT OR REPLACE INTO compliance_verdicts VALUES (?, ?, ?, ?, now()::TIMESTAMP)",
+                [[r["hit_id"], r["verdict"], r["reviewer"], r["note"]] for r in new],
+            )
+            keys = [*_VERDICT_KEYS[1:], "verdict", "reviewer", "note"]
+            audit.append(
+                con, [audit.Record("hit_verdict", r["hit_id"], {k: r[k] for k in keys}) for r in new]
+            )
+    return done, refused
+
+
 def record_verdict(
     con: duckdb.DuckDBPyConnection,
     hit: str,
@@ -349,42 +404,11 @@ def record_verdict(
     note: str = "",
     db_path: str = ":memory:",
 ) -> dict[str, Any]:
-    """Record a reviewer's verdict on a stored hit, named by its id or an unambiguous prefix of at least
-    eight characters. The latest verdict on a hit stands; every one is appended to the audit log."""
-    ensure_tables(con)
-    if verdict not in VERDICTS:
-        raise VerdictError(f"结论应为 verdict must be one of {sorted(VERDICTS)}, got {verdict!r}")
-    if not reviewer.strip():
-        raise VerdictError("需要复核人 a reviewer's name is required (--reviewer)")
-    if not re.fullmatch(r"[0-9a-f]{8,32}", hit):
-        raise VerdictError(f"命中编号应为 8–32 位十六进制 a hit id is 8–32 hex characters, got {hit!r}")
-    rows = con.execute(
-        "SELECT hit_id, event_id, session_id, rule, category, severity, text FROM compliance_hits"
-        " WHERE starts_with(hit_id, ?) LIMIT 2",
-        [hit],
-    ).fetchall()
-    if not rows:
-        raise UnknownHit(f"没有这条命中 no stored hit {hit!r} (see `liveops compliance hits`)")
-    if len(rows) > 1:
-        raise VerdictError(f"编号不唯一 {hit!r} names more than one hit; give more characters")
-    keys = ("hit_id", "event_id", "session_id", "rule", "category", "severity", "text")
-    row = dict(zip(keys, rows[0], strict=True)) | {"verdict": verdict, "reviewer": reviewer, "note": note}
-    with audit.transaction(con, db_path):
-        con.execute(
-            "INSERT OR REPLACE INTO compliance_verdicts VALUES (?, ?, ?, ?, now()::TIMESTAMP)",
-            [row["hit_id"], verdict, reviewer, note],
-        )
-        audit.append(
-            con,
-            [
-                audit.Record(
-                    "hit_verdict",
-                    row["hit_id"],
-                    {k: row[k] for k in keys[1:]} | {"verdict": verdict, "reviewer": reviewer, "note": note},
-                )
-            ],
-        )
-    return row
+    """One verdict (see :func:`record_verdicts`); a refusal raises VerdictError (UnknownHit: no such hit)."""
+    done, refused = record_verdicts(con, [(hit, verdict, reviewer, note)], db_path)
+    if refused:
+        raise refused[0][1]
+    return done[0]
 
 
 def reviewed_lines(con: duckdb.DuckDBPyConnection) -> list[tuple[str, list[str], str]]:
