@@ -154,17 +154,19 @@ def reviewed_room(sc, res) -> None:
     sessions = sorted(set(res.events["session_id"].to_pylist()))
     first, last = sessions[:3], sessions[3:]
     truth = {v["event_id"]: v["category"] for v in res.truth["violations"]}
+    cats = tuple(sc.lexicon.categories)
+    packaged = default_model(cats)
     con = duckdb.connect()
     with audit.transaction(con):
-        stored = CS.store_hits(con, hits_of(sc, _text_rows(res, first)))
+        stored = CS.store_hits(con, hits_of(sc, _text_rows(res, first), packaged))
     judged = stored.filter(pc.not_equal(stored["severity"], "warn")).to_pylist()
-    for h in judged:
-        verdict = "confirmed" if truth.get(h["event_id"]) == h["category"] else "dismissed"
-        CS.record_verdict(con, h["hit_id"], verdict, "reviewer")
+    right = {h["hit_id"]: truth.get(h["event_id"]) == h["category"] for h in judged}
+    CS.record_verdicts(
+        con, [(k, "confirmed" if ok else "dismissed", "reviewer", "") for k, ok in right.items()]
+    )
     lines = CS.reviewed_lines(con)
     with tempfile.NamedTemporaryFile("w", suffix=".tsv", delete=False, encoding="utf-8") as f:
         f.write(CS.labels_tsv(lines))
-    cats = tuple(sc.lexicon.categories)
     own = default_model(cats, ((f.name, Path(f.name).stat().st_mtime_ns),))
     Path(f.name).unlink()
     dismissed = sum(1 for _, c, _ in lines if not c)
@@ -173,7 +175,7 @@ def reviewed_room(sc, res) -> None:
         f"({len(lines)} distinct lines, {dismissed} dismissed)\n"
     )
     ev = _text_rows(res, last)
-    for name, model in (("packaged model", default_model(cats)), ("with the room's labels", own)):
+    for name, model in (("packaged model", packaged), ("with the room's labels", own)):
         print(f"{name}:\n")
         flag_table(ev, hits_of(sc, ev, model), truth)
 
