@@ -166,7 +166,7 @@ def reviewed_room(sc, res) -> None:
     )
     lines = CS.reviewed_lines(con)
     with tempfile.NamedTemporaryFile("w", suffix=".tsv", delete=False, encoding="utf-8") as f:
-        f.write(CS.labels_tsv(lines))
+        f.write(CS.labels_tsv(lines)[0])
     own = default_model(cats, ((f.name, Path(f.name).stat().st_mtime_ns),))
     Path(f.name).unlink()
     dismissed = sum(1 for _, c, _ in lines if not c)

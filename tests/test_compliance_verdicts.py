@@ -207,3 +207,33 @@ def test_verdicts_from_a_filled_in_hits_sheet(tmp_path):
     con = duckdb.connect(db, read_only=True)
     assert con.execute("SELECT count(*) FROM audit_log WHERE kind = 'hit_verdict'").fetchall()[0][0] == before
     con.close()
+
+
+def test_labels_keep_the_lines_a_person_added(room, judged, tmp_path):
+    """`compliance labels` rewrites only the lines it wrote from verdicts: lines a person added (a miss,
+    say) are kept, win over a reviewed line with the same text, and a second run changes nothing."""
+    _, db, _, _ = room
+    false_flag, real = judged[0], judged[1]
+    path = tmp_path / "labels.tsv"
+    path.write_text(
+        "text\tcategories\tkind\tnote\n"
+        "加我v信 私下给你便宜\toff_platform\tdisguised\tmissed at ingest\n"
+        f"{real['text']}\t{real['category']},absolute_claim\tplain\tlegal: two categories\n",
+        encoding="utf-8",
+    )
+    r = runner.invoke(cli, ["compliance", "labels", "--db", db, "--out", str(path)])
+    assert r.exit_code == 0 and "kept 2 lines of your own" in " ".join(r.output.split()), r.output
+    first = path.read_text(encoding="utf-8")
+    labels = dict(read_labelled(path))
+    assert labels["加我v信 私下给你便宜"] == {"off_platform"}
+    assert labels[real["text"]] == {real["category"], "absolute_claim"}  # the person's line stands
+    assert labels[false_flag["text"]] == set()
+    assert len(labels) == 3 and first.count(real["text"]) == 1
+    assert runner.invoke(cli, ["compliance", "labels", "--db", db, "--out", str(path)]).exit_code == 0
+    assert path.read_text(encoding="utf-8") == first
+
+    notes = tmp_path / "notes.txt"  # not a labelled set: refused, and left as it was
+    notes.write_text("my notes\n", encoding="utf-8")
+    r = runner.invoke(cli, ["compliance", "labels", "--db", db, "--out", str(notes)])
+    assert r.exit_code != 0 and "not a labelled set" in " ".join(r.output.split())
+    assert notes.read_text(encoding="utf-8") == "my notes\n"

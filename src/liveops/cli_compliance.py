@@ -508,12 +508,15 @@ def compliance_labels(
     if not lines:
         raise _fail("还没有复核结论 no verdicts yet: judge hits with `liveops compliance verdict`")
     try:
-        path.write_text(CS.labels_tsv(lines), encoding="utf-8")
-    except OSError as e:
-        raise _fail(f"{path}: 无法写入 cannot write: {e}") from e
+        old = path.read_text(encoding="utf-8") if path.exists() else None
+        text, kept = CS.labels_tsv(lines, old)
+        path.write_text(text, encoding="utf-8")
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise _fail(f"{path}: {e}") from e
     bad = sum(1 for _, cats, _ in lines if cats)
     out.print(
         f"已写出 wrote {len(lines)} reviewed lines ({bad} violating, {len(lines) - bad} compliant) → {path}"
+        + (f"; 保留你自己的 {kept} 行 kept {kept} lines of your own" if kept else "")
     )
     if path.resolve() == Path(Settings.load().labels).resolve():
         out.print(

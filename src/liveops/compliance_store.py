@@ -444,14 +444,33 @@ def verdict_summary(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     ).df()
 
 
-def labels_tsv(lines: list[tuple[str, list[str], str]]) -> str:
-    """Reviewed lines in the labelled-set format (text, categories, kind, note), as `rules eval` and the
-    model read it; a field holds no tab or newline."""
-    rows = ["text\tcategories\tkind\tnote"] + [
-        f"{' '.join(t.split())}\t{','.join(cats)}\t{'plain' if cats else 'trap'}\t复核 reviewed by {who}"
-        for t, cats, who in lines
-    ]
-    return "\n".join(rows) + "\n"
+REVIEWED = "复核 reviewed by "  # the note of a line written from verdicts
+
+
+def labels_tsv(lines: list[tuple[str, list[str], str]], existing: str | None = None) -> tuple[str, int]:
+    """The labels file in the labelled-set format (text, categories, kind, note), as `rules eval` and the
+    model read it: the reviewed lines, and every line of the ``existing`` file that was not written from
+    verdicts — a person's own labelled lines (a miss they added, say) are kept, and where one has the text
+    of a reviewed line it stands. Returns the text and the number of own lines kept; an existing file that
+    is not a labelled set raises ValueError (it is not overwritten)."""
+    own: list[tuple[str, str, str, str]] = []
+    if existing is not None and existing.strip():
+        rows = list(csv.DictReader(existing.splitlines(), delimiter="\t", quoting=csv.QUOTE_NONE))
+        if not rows or not {"text", "categories"} <= set(rows[0]):
+            raise ValueError("不是标注文件 not a labelled set: columns 'text' and 'categories' are expected")
+        for r in rows:
+            if not (r.get("note") or "").startswith(REVIEWED):
+                cats = r["categories"] or ""
+                kind = r.get("kind") or ("plain" if cats.strip() else "trap")
+                own.append((r["text"] or "", cats, kind, r.get("note") or ""))
+    mine = {t for t, *_ in own}
+    body = []
+    for t, cats, who in lines:
+        t = " ".join(t.split())
+        if t not in mine:
+            body.append((t, ",".join(cats), "plain" if cats else "trap", REVIEWED + who))
+    text = "\n".join(["text\tcategories\tkind\tnote", *("\t".join(r) for r in [*own, *body])]) + "\n"
+    return text, len(own)
 
 
 def block_alerts(hits: pa.Table, scanner: Scanner) -> list[Alert]:
