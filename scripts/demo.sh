@@ -31,6 +31,11 @@ uv run liveops experiment power --baseline 0.032 --mde 0.1 --daily-units 30000
 uv run liveops drivers --db "$OUT/demo.duckdb" --room room01
 # compliance: what the scanner found in the shows, the risk matrix, the audit chain, an evidence pack
 uv run liveops compliance hits --db "$OUT/demo.duckdb" --severity block | head -20 || true
+# 人工复核: a reviewer dismisses the first of the model's review flags (`liveops compliance labels` would then
+# write the verdicts as the room's labels, which the model trains on); per rule, what reviewers found
+HIT=$(uv run liveops compliance hits --db "$OUT/demo.duckdb" --severity review --format json | uv run python -c "import json,sys; h=[x['hit_id'] for x in json.load(sys.stdin) if x['rule'].startswith('model.')]; print(h[0] if h else '')")
+if [ -n "$HIT" ]; then uv run liveops compliance verdict "$HIT" --dismiss --reviewer demo --note "演示 demo" --db "$OUT/demo.duckdb"; fi
+uv run liveops compliance verdicts --db "$OUT/demo.duckdb"
 uv run liveops risk --db "$OUT/demo.duckdb"
 uv run liveops audit verify --db "$OUT/demo.duckdb"
 SID1=$(uv run liveops sessions --db "$OUT/demo.duckdb" --format json | uv run python -c "import json,sys; print(json.load(sys.stdin)[0]['session_id'])")
