@@ -502,7 +502,8 @@ def compliance_labels(
     them, and the model trains on the project's labels file beside the packaged lines."""
     from . import compliance_store as CS
 
-    path = Path(to or Settings.load().labels)
+    project = Path(Settings.load().labels)
+    path = Path(to) if to else project
     with open_store(db) as log:
         lines = CS.reviewed_lines(log.con)
     if not lines:
@@ -518,7 +519,7 @@ def compliance_labels(
         f"已写出 wrote {len(lines)} reviewed lines ({bad} violating, {len(lines) - bad} compliant) → {path}"
         + (f"; 保留你自己的 {kept} 行 kept {kept} lines of your own" if kept else "")
     )
-    if path.resolve() == Path(Settings.load().labels).resolve():
+    if path.resolve() == project.resolve():
         out.print(
             "模型下次使用时会在这些行上重新训练 the model retrains on them when next used (ingest, check, scan)"
         )
