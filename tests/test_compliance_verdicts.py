@@ -237,3 +237,30 @@ def test_labels_keep_the_lines_a_person_added(room, judged, tmp_path):
     r = runner.invoke(cli, ["compliance", "labels", "--db", db, "--out", str(notes)])
     assert r.exit_code != 0 and "not a labelled set" in " ".join(r.output.split())
     assert notes.read_text(encoding="utf-8") == "my notes\n"
+
+
+def test_a_hit_judged_twice_in_one_batch_keeps_the_last_verdict():
+    from liveops import compliance_store as CS
+
+    con = duckdb.connect()
+    CS.ensure_tables(con)
+    con.execute(
+        "INSERT INTO compliance_hits SELECT md5(i::VARCHAR), 'e' || i, 's1', 'r1', now()::TIMESTAMP, 'transcript',"
+        " NULL, NULL, '全网最低', 0, 4, '全网最低', 'abs.lowest_price', 'absolute_claim', 'block', '', '', 'v',"
+        " now()::TIMESTAMP FROM range(3) t(i)"
+    )
+    hit = con.execute("SELECT hit_id FROM compliance_hits ORDER BY hit_id LIMIT 1").fetchall()[0][0]
+    done, refused = CS.record_verdicts(
+        con,
+        [
+            (hit, "dismissed", "甲", ""),
+            (hit[:10], "confirmed", "乙", ""),
+            ("ffffffffffff", "confirmed", "乙", ""),
+        ],
+    )
+    assert len(done) == 2 and [(i, type(e)) for i, e in refused] == [(2, CS.UnknownHit)]
+    assert con.execute("SELECT verdict, reviewer FROM compliance_verdicts").fetchall() == [
+        ("confirmed", "乙")
+    ]
+    logged = con.execute("SELECT payload FROM audit_log WHERE kind = 'hit_verdict' ORDER BY seq").fetchall()
+    assert [json.loads(p)["verdict"] for (p,) in logged] == ["dismissed", "confirmed"]

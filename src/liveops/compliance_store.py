@@ -345,26 +345,15 @@ class UnknownHit(VerdictError):
 _VERDICT_KEYS = ("hit_id", "event_id", "session_id", "rule", "category", "severity", "text")
 
 
-def _verdict_row(con: duckdb.DuckDBPyConnection, hit: str, verdict: str, reviewer: str, note: str) -> dict:
-    """The stored hit a verdict is about, with the verdict; VerdictError says why it cannot be."""
+def _bad_verdict(hit: str, verdict: str, reviewer: str) -> str | None:
+    """Why a verdict is malformed, before any hit is looked up (None when it is well formed)."""
     if verdict not in VERDICTS:
-        raise VerdictError(f"结论应为 verdict must be one of {sorted(VERDICTS)}, got {verdict!r}")
+        return f"结论应为 verdict must be one of {sorted(VERDICTS)}, got {verdict!r}"
     if not reviewer.strip():
-        raise VerdictError("需要复核人 a reviewer's name is required (--reviewer)")
+        return "需要复核人 a reviewer's name is required (--reviewer)"
     if not re.fullmatch(r"[0-9a-f]{8,32}", hit):
-        raise VerdictError(f"命中编号应为 8–32 位十六进制 a hit id is 8–32 hex characters, got {hit!r}")
-    rows = con.execute(
-        f"""SELECT {", ".join("h." + k for k in _VERDICT_KEYS)}, coalesce(v.verdict, '') = ?
-            FROM compliance_hits h LEFT JOIN compliance_verdicts v USING (hit_id)
-            WHERE starts_with(h.hit_id, ?) LIMIT 2""",
-        [verdict, hit],
-    ).fetchall()
-    if not rows:
-        raise UnknownHit(f"没有这条命中 no stored hit {hit!r} (see `liveops compliance hits`)")
-    if len(rows) > 1:
-        raise VerdictError(f"编号不唯一 {hit!r} names more than one hit; give more characters")
-    row = dict(zip(_VERDICT_KEYS, rows[0][:-1], strict=True))
-    return row | {"verdict": verdict, "reviewer": reviewer, "note": note, "unchanged": rows[0][-1]}
+        return f"命中编号应为 8–32 位十六进制 a hit id is 8–32 hex characters, got {hit!r}"
+    return None
 
 
 def record_verdicts(
@@ -376,19 +365,67 @@ def record_verdicts(
     the audit log, except one that repeats the standing verdict (``unchanged``: a re-imported sheet keeps
     who decided first)."""
     ensure_tables(con)
-    done, refused = [], []
-    for i, (hit, verdict, reviewer, note) in enumerate(items):
-        try:
-            done.append(_verdict_row(con, hit, verdict, reviewer, note))
-        except VerdictError as e:
-            refused.append((i, e))
+    refused: list[tuple[int, VerdictError]] = []
+    asked = []
+    for i, (hit, verdict, reviewer, _) in enumerate(items):
+        if problem := _bad_verdict(hit, verdict, reviewer):
+            refused.append((i, VerdictError(problem)))
+        else:
+            asked.append((i, hit, verdict))
+    # every id or prefix looked up in one join: the ids starting with p are those in [p, p + "g"), as ids are hex
+    q = pa.table(
+        {
+            "i": pa.array([a[0] for a in asked], pa.int64()),
+            "hit": pa.array([a[1] for a in asked], pa.string()),
+            "verdict": pa.array([a[2] for a in asked], pa.string()),
+        }
+    )
+    con.register("_asked", q)
+    try:
+        found = con.execute(
+            f"""SELECT q.i, {", ".join("h." + k for k in _VERDICT_KEYS)}, coalesce(v.verdict, '') = q.verdict
+                FROM _asked q JOIN compliance_hits h ON h.hit_id >= q.hit AND h.hit_id < q.hit || 'g'
+                LEFT JOIN compliance_verdicts v USING (hit_id)"""
+        ).fetchall()
+    finally:
+        con.unregister("_asked")
+    matches: dict[int, list[tuple]] = {}
+    for r in found:
+        matches.setdefault(r[0], []).append(r[1:])
+    done = []
+    for i, hit, _ in asked:
+        rows = matches.get(i, [])
+        if not rows:
+            refused.append(
+                (i, UnknownHit(f"没有这条命中 no stored hit {hit!r} (see `liveops compliance hits`)"))
+            )
+        elif len(rows) > 1:
+            refused.append(
+                (i, VerdictError(f"编号不唯一 {hit!r} names more than one hit; give more characters"))
+            )
+        else:
+            _, verdict, reviewer, note = items[i]
+            row = dict(zip(_VERDICT_KEYS, rows[0][:-1], strict=True))
+            done.append(
+                row | {"verdict": verdict, "reviewer": reviewer, "note": note, "unchanged": rows[0][-1]}
+            )
+    refused.sort(key=lambda r: r[0])
     new = [r for r in done if not r["unchanged"]]
     if new:
         with audit.transaction(con, db_path):
-            con.executemany(
-                "INSERT OR REPLACE INTO compliance_verdicts VALUES (?, ?, ?, ?, now()::TIMESTAMP)",
-                [[r["hit_id"], r["verdict"], r["reviewer"], r["note"]] for r in new],
+            cols = ("hit_id", "verdict", "reviewer", "note")
+            latest = {
+                r["hit_id"]: r for r in new
+            }.values()  # a hit judged twice in one batch: the last stands
+            con.register(
+                "_verdicts", pa.table({c: pa.array([r[c] for r in latest], pa.string()) for c in cols})
             )
+            try:
+                con.execute(
+                    "INSERT OR REPLACE INTO compliance_verdicts SELECT *, now()::TIMESTAMP FROM _verdicts"
+                )
+            finally:
+                con.unregister("_verdicts")
             keys = [*_VERDICT_KEYS[1:], "verdict", "reviewer", "note"]
             audit.append(
                 con, [audit.Record("hit_verdict", r["hit_id"], {k: r[k] for k in keys}) for r in new]
