@@ -1143,16 +1143,23 @@ class Evaluation:
     mistakes: list[tuple[str, set[str], set[str]]]  # text, labelled, flagged — where they differ
 
 
-def read_labelled(path: str | Path) -> list[tuple[str, set[str]]]:
-    """A labelled set: TSV with a header, columns text and categories (comma-separated, empty = clean)."""
+def labelled_rows(lines: Iterable[str], origin: str) -> list[dict[str, str]]:
+    """The rows of a labelled set (TSV with a header: text, categories — comma-separated, empty = clean —
+    and optionally kind and note), each a dict of its columns."""
     import csv
 
-    with open(path, encoding="utf-8", newline="") as fh:
-        rows = list(csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE))
+    rows = list(csv.DictReader(lines, delimiter="\t", quoting=csv.QUOTE_NONE))
     if not rows or "text" not in rows[0] or "categories" not in rows[0]:
         raise LexiconError(
-            f"{path}: 需要表头 text 与 categories a TSV with columns 'text' and 'categories' is expected"
+            f"{origin}: 需要表头 text 与 categories a TSV with columns 'text' and 'categories' is expected"
         )
+    return rows
+
+
+def read_labelled(path: str | Path) -> list[tuple[str, set[str]]]:
+    """A labelled set's lines as (text, categories)."""
+    with open(path, encoding="utf-8", newline="") as fh:
+        rows = labelled_rows(fh, str(path))
     return [(r["text"], {c.strip() for c in (r["categories"] or "").split(",") if c.strip()}) for r in rows]
 
 

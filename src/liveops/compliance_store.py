@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 from . import audit
 from . import output as O
 from .alerts import Alert, AlertLog
-from .compliance import SEVERITIES, Lexicon, Scanner, context_note
+from .compliance import SEVERITIES, Lexicon, Scanner, context_note, labelled_rows
 
 if TYPE_CHECKING:
     from .compliance_model import TextModel
@@ -489,13 +489,10 @@ def labels_tsv(lines: list[tuple[str, list[str], str]], existing: str | None = N
     model read it: the reviewed lines, and every line of the ``existing`` file that was not written from
     verdicts — a person's own labelled lines (a miss they added, say) are kept, and where one has the text
     of a reviewed line it stands. Returns the text and the number of own lines kept; an existing file that
-    is not a labelled set raises ValueError (it is not overwritten)."""
+    is not a labelled set raises LexiconError (it is not overwritten)."""
     own: list[tuple[str, str, str, str]] = []
     if existing is not None and existing.strip():
-        rows = list(csv.DictReader(existing.splitlines(), delimiter="\t", quoting=csv.QUOTE_NONE))
-        if not rows or not {"text", "categories"} <= set(rows[0]):
-            raise ValueError("不是标注文件 not a labelled set: columns 'text' and 'categories' are expected")
-        for r in rows:
+        for r in labelled_rows(existing.splitlines(), "不是标注文件 not a labelled set"):
             if not (r.get("note") or "").startswith(REVIEWED):
                 cats = r["categories"] or ""
                 kind = r.get("kind") or ("plain" if cats.strip() else "trap")
